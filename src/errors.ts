@@ -40,6 +40,8 @@ export const CODES = {
   VERIFICATION_FAILED: 'permanent',
   // lifecycle
   ABORTED: 'permanent',
+  // appended
+  BLOB_TOO_LARGE: 'permanent', // a blob read into memory exceeds the caller's limit
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

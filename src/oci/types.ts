@@ -78,5 +78,10 @@ export interface Registry {
   listTags(repo: Repository, signal?: AbortSignal): Promise<string[] | undefined>;
   /** Referrers of a digest through the API, or the `sha256-<hex>` tag schema when the API is unsupported. */
   listReferrers(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[]>;
+  /**
+   * What is known of a registry's referrers API: `unsupported` after it answered like Distribution 2.8
+   * (404 page, wrong content type), so that callers may rely on the fallback tag seen in a tag listing.
+   */
+  referrersApi?(registry: string): 'supported' | 'unsupported' | 'unknown';
   readonly stats: RequestStats;
 }

@@ -1,0 +1,196 @@
+import { parseArgs } from 'node:util';
+import { createLogger, type Logger } from '../log.js';
+import { parseReference, parseRepository, formatReference, formatRepository, type RegistryClient, type RequestStats } from '../oci/index.js';
+import { PromotionEngine, type AttachedArtifacts, type PlanRequest, type Progress, type PromotionPlan, type VerificationGate } from '../promote/index.js';
+import { isTty, UsageError, type CliIo } from './io.js';
+import { createRegistry, positiveInt, registryOptions, registryUsage } from './registry-flags.js';
+
+const options = {
+  ...registryOptions,
+  bundle: { type: 'string', short: 'b' },
+  'to-repo': { type: 'string' },
+  'to-tag': { type: 'string', multiple: true },
+  'cosign-signatures': { type: 'boolean' },
+  include: { type: 'string', multiple: true },
+  'include-non-distributable-layers': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  json: { type: 'boolean' },
+  policy: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const copyUsage = `Usage: bundle-promoter copy --bundle SRC --to-repo DST [flags]
+       bundle-promoter plan --bundle SRC --to-repo DST [flags]
+
+Copies an imgpkg bundle, every image its .imgpkg/images.yml references (nested bundles too) and their
+signatures into one repository, digest for digest, as 'imgpkg copy --bundle SRC --to-repo DST
+--cosign-signatures' does; the bundle's tag is written last. 'plan' writes nothing and prints what 'copy'
+would copy and what the target already holds.
+
+  -b, --bundle SRC          the bundle, by tag or digest
+      --to-repo DST         the target repository (no tag)
+      --to-tag T            tag the bundle T in the target (repeatable; default: the source tag)
+      --cosign-signatures   copy cosign signatures (.sig tags and sigstore-bundle referrers)
+      --include LIST        also copy att, sbom, referrers (comma-separated, repeatable)
+      --include-non-distributable-layers  upload foreign layers too
+      --concurrency N       parallel registry operations (default 8)
+      --policy FILE         verify signatures with this policy in the source before and in the target after copying
+      --json                print the result as JSON on stdout, no progress
+${registryUsage}`;
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+}
+
+/** Builds the verification gate for `--policy`; supplied by the cosign module's wiring in cli.ts. */
+export type GateFactory = (policyFile: string, registry: RegistryClient, log: Logger, io: CliIo) => Promise<VerificationGate>;
+
+export async function run(command: 'copy' | 'plan', argv: string[], io: CliIo, makeGate?: GateFactory): Promise<number> {
+  let values: Values;
+  try {
+    values = parse(argv).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    io.stdout.write(`${copyUsage}\n`);
+    return 0;
+  }
+  const request = toRequest(values);
+  const concurrency = positiveInt(values.concurrency, '--concurrency', 8);
+  const log = createLogger({ level: values['log-level'] ?? io.env['LOG_LEVEL'] ?? 'warn' });
+  const registry = await createRegistry(values, io, log);
+  try {
+    const engine = new PromotionEngine({ registry, log });
+    const planOptions = { concurrency, includeNonDistributable: values['include-non-distributable-layers'] ?? false };
+    if (command === 'plan') {
+      const plan = await engine.plan(request, planOptions, io.signal);
+      io.stdout.write(values.json ? `${JSON.stringify(planJson(plan, registry.stats), null, 2)}\n` : planText(plan));
+      return 0;
+    }
+    if (values.policy !== undefined && !makeGate) throw new UsageError('--policy is not available in this build');
+    const gate = values.policy !== undefined && makeGate ? await makeGate(values.policy, registry, log, io) : undefined;
+    const progress = !values.json && isTty(io.stderr) ? progressLine(io.stderr) : undefined;
+    const started = performance.now();
+    const result = await engine.promote(request, { ...planOptions, ...(gate ? { gate } : {}), ...(progress ? { onProgress: progress.update } : {}) }, io.signal);
+    progress?.end();
+    const seconds = (performance.now() - started) / 1000;
+    if (values.json) {
+      io.stdout.write(`${JSON.stringify({ ...result, durationSeconds: round(seconds), requests: registry.stats }, null, 2)}\n`);
+    } else {
+      const c = result.counts;
+      io.stdout.write([
+        `copy | promoted ${result.source} (${result.sourceDigest}) to ${result.target}${result.tags.length ? ` as ${result.tags.join(', ')}` : ''}`,
+        `copy | ${c.artifacts} artifacts (${c.artifactsCopied} copied, ${c.artifactsPresent} already present), ${c.bundles} bundles, ${c.images} images, ${c.signatures} signature tags`,
+        `copy | blobs: ${c.blobs.uploaded} uploaded, ${c.blobs.mounted} mounted, ${c.blobs.present} present${c.blobs.skippedNonDistributable ? `, ${c.blobs.skippedNonDistributable} non-distributable skipped` : ''}; ${mib(c.bytesUploaded)} uploaded in ${seconds.toFixed(1)} s, ${registry.stats.requests} requests`,
+        ...nonDistributableWarning(result.nonDistributable),
+        '',
+        'Succeeded',
+        '',
+      ].join('\n'));
+    }
+    return 0;
+  } finally {
+    await registry.close();
+  }
+}
+
+function toRequest(values: Values): PlanRequest {
+  if (values.bundle === undefined) throw new UsageError('--bundle is required');
+  if (values['to-repo'] === undefined) throw new UsageError('--to-repo is required');
+  const source = parseReference(values.bundle);
+  const target = parseRepository(values['to-repo']);
+  const include = new Set((values.include ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
+  for (const item of include) {
+    if (!['att', 'sbom', 'referrers'].includes(item)) throw new UsageError(`--include: unknown '${item}' (expected att, sbom, referrers)`);
+  }
+  const attached: AttachedArtifacts = {
+    signatures: values['cosign-signatures'] ?? false,
+    attestations: include.has('att'),
+    sboms: include.has('sbom'),
+    referrers: include.has('referrers'),
+  };
+  return { source, target, attached, ...(values['to-tag'] ? { tags: values['to-tag'] } : {}) };
+}
+
+function planJson(plan: PromotionPlan, requests: RequestStats): unknown {
+  const blobs = [...plan.blobs.values()];
+  return {
+    source: formatReference(plan.source),
+    sourceDigest: plan.rootDigest,
+    target: formatRepository(plan.target),
+    tags: plan.targetTags,
+    artifacts: plan.artifacts.map((a) => ({
+      digest: a.digest, kind: a.kind, source: formatRepository(a.source), presentInTarget: a.presentInTarget,
+      ...(a.uploadTag !== undefined ? { tag: a.uploadTag } : {}), ...(a.origRef !== undefined ? { image: a.origRef } : {}),
+    })),
+    blobs: { count: blobs.length, bytes: blobs.reduce((n, b) => n + b.descriptor.size, 0), toCopy: toCopy(plan).length, bytesToCopy: toCopy(plan).reduce((n, b) => n + b.descriptor.size, 0) },
+    signatureTags: plan.signatureTags,
+    bundles: plan.bundles.map((b) => ({ digest: b.digest, images: b.locations.length, locationsPresentInTarget: b.locationsPresentInTarget })),
+    nonDistributable: plan.nonDistributable,
+    requests,
+  };
+}
+
+function toCopy(plan: PromotionPlan) {
+  const digests = new Set(plan.artifacts.filter((a) => !a.presentInTarget).flatMap((a) => a.blobs));
+  return [...digests].flatMap((d) => plan.blobs.get(d) ?? []);
+}
+
+function planText(plan: PromotionPlan): string {
+  const kinds = new Map<string, { total: number; present: number }>();
+  for (const a of plan.artifacts) {
+    const k = kinds.get(a.kind) ?? { total: 0, present: 0 };
+    k.total += 1;
+    if (a.presentInTarget) k.present += 1;
+    kinds.set(a.kind, k);
+  }
+  const blobs = [...plan.blobs.values()];
+  const copy = toCopy(plan);
+  const lines = [
+    `plan | ${formatReference(plan.source)} (${plan.rootDigest}) → ${formatRepository(plan.target)}${plan.targetTags.length ? ` as ${plan.targetTags.join(', ')}` : ''}`,
+    ...[...kinds].map(([kind, k]) => `plan | ${kind}: ${k.total} (${k.present} already in the target)`),
+    `plan | blobs: ${blobs.length} (${mib(blobs.reduce((n, b) => n + b.descriptor.size, 0))}); to copy unless present: ${copy.length} (${mib(copy.reduce((n, b) => n + b.descriptor.size, 0))})`,
+    `plan | signature tags: ${plan.signatureTags.length} (${plan.signatureTags.filter((t) => t.presentInTarget).length} up to date)`,
+    `plan | locations images: ${plan.bundles.length} (${plan.bundles.filter((b) => b.locationsPresentInTarget).length} present)`,
+    ...nonDistributableWarning(plan.nonDistributable),
+    ...plan.artifacts.map((a) => `${a.presentInTarget ? 'present' : 'copy   '} ${a.kind.padEnd(11)} ${formatRepository(a.source)}@${a.digest}`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function nonDistributableWarning(skipped: PromotionPlan['nonDistributable']): string[] {
+  if (skipped.length === 0) return [];
+  return [
+    'copy | Warning: Skipped the followings layer(s) due to it being non-distributable. If you would like to include non-distributable layers, use the --include-non-distributable-layers flag',
+    ...skipped.flatMap((s) => [` - Image: ${s.image}`, '   Layers:', ...s.digests.map((d) => `     - ${d}`)]),
+  ];
+}
+
+function progressLine(out: NodeJS.WritableStream): { update: (p: Progress) => void; end: () => void } {
+  const started = performance.now();
+  let last = 0;
+  return {
+    update(p) {
+      const now = performance.now();
+      if (now - last < 100 && p.phase === 'blobs') return;
+      last = now;
+      const rate = p.bytesDone / Math.max((now - started) / 1000, 0.001);
+      out.write(`\r\x1b[Kcopy | ${p.phase}: ${p.artifactsDone}/${p.artifactsTotal} artifacts, ${p.blobsDone}/${p.blobsTotal} blobs, ${mib(p.bytesDone)}/${mib(p.bytesTotal)}, ${mib(rate)}/s`);
+    },
+    end() {
+      out.write('\r\x1b[K');
+    },
+  };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,51 @@
+import { PromoteError } from '../errors.js';
+import { UsageError, type CliIo } from './io.js';
+import { run as runCopy, copyUsage } from './copy-command.js';
+
+const usage = `Usage: bundle-promoter <command> [flags]
+
+Commands:
+  copy     copy a bundle, its images and signatures to a repository (imgpkg copy --bundle compatible)
+  plan     print what copy would do, writing nothing
+  help     this text; 'bundle-promoter <command> --help' for a command's flags
+
+Exit codes: 0 success, 1 failure (the reason on stderr), 2 usage error, 130 interrupted.`;
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  copy: (argv, io) => runCopy('copy', argv, io),
+  plan: (argv, io) => runCopy('plan', argv, io),
+};
+
+/** Runs one command line; never throws: every failure becomes a message on stderr and an exit code. */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.stdout.write(`${usage}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.stderr.write(`bundle-promoter: error: unknown command '${name}'\n\n${usage}\n`);
+    return 2;
+  }
+  try {
+    return await command(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`bundle-promoter: error: ${err.message}\n\n${name === 'copy' || name === 'plan' ? copyUsage : usage}\n`);
+      return 2;
+    }
+    if (io.signal?.aborted) {
+      io.stderr.write('bundle-promoter: interrupted\n');
+      return 130;
+    }
+    if (err instanceof PromoteError) {
+      io.stderr.write(`bundle-promoter: error: [${err.code}] ${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`bundle-promoter: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    return 1;
+  }
+}

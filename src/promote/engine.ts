@@ -1,0 +1,116 @@
+import type { Logger } from '../log.js';
+import { PromoteError } from '../errors.js';
+import { formatReference, formatRepository, type Registry, type Repository } from '../oci/index.js';
+import { Planner, type PlanOptions, type PlanRequest, type PromotionPlan } from './plan.js';
+import { PlanExecutor, type CopyCounts, type ExecuteOptions, type Progress } from './executor.js';
+
+/** What a verification of one artifact concluded; the cosign verifier's result satisfies this shape. */
+export interface GateVerdict {
+  readonly digest: string;
+  readonly passed: boolean;
+  readonly reasons: readonly string[];
+}
+
+/**
+ * The signature policy as the engine sees it: which artifacts it covers and how to check one. Keeps the
+ * engine free of key and policy formats; `cosign/` supplies the implementation.
+ */
+export interface VerificationGate {
+  /** `bundle`: the root bundle only; `all`: every bundle and image the bundle references. */
+  readonly scope: 'bundle' | 'all';
+  verify(subject: { repo: Repository; digest: string }, signal?: AbortSignal): Promise<GateVerdict>;
+}
+
+export interface PromotionOptions extends PlanOptions, ExecuteOptions {
+  /** Checked in the source before anything is written, and in the target before the bundle tags. */
+  gate?: VerificationGate;
+}
+
+export interface PromotionResult {
+  readonly source: string;
+  readonly sourceDigest: string;
+  readonly target: string;
+  readonly tags: readonly string[];
+  readonly counts: CopyCounts;
+  readonly nonDistributable: PromotionPlan['nonDistributable'];
+  readonly verification?: { readonly source: readonly GateVerdict[]; readonly target: readonly GateVerdict[] };
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+/**
+ * resolve → plan → verify source → copy → verify target → write tags. A pure function of its inputs and
+ * the registries' contents: re-running it after any failure re-does only what is missing.
+ */
+export class PromotionEngine {
+  readonly #registry: Registry;
+  readonly #log: Logger;
+  readonly #now: () => Date;
+
+  constructor(deps: { registry: Registry; log: Logger; now?: () => Date }) {
+    this.#registry = deps.registry;
+    this.#log = deps.log;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  plan(request: PlanRequest, options: PlanOptions = {}, signal?: AbortSignal): Promise<PromotionPlan> {
+    return new Planner({ registry: this.#registry, log: this.#log }).plan(request, options, signal);
+  }
+
+  async promote(request: PlanRequest, options: PromotionOptions = {}, signal?: AbortSignal): Promise<PromotionResult> {
+    const startedAt = this.#now().toISOString();
+    const progress = (phase: Progress['phase']) =>
+      options.onProgress?.({ phase, artifactsDone: 0, artifactsTotal: 0, blobsDone: 0, blobsTotal: 0, bytesDone: 0, bytesTotal: 0 });
+    progress('plan');
+    const plan = await this.plan(request, options, signal);
+    const log = this.#log.child({ source: formatReference(request.source), target: formatRepository(request.target) });
+    log.info({ digest: plan.rootDigest, artifacts: plan.artifacts.length, blobs: plan.blobs.size }, 'planned promotion');
+
+    const { gate } = options;
+    let sourceVerdicts: GateVerdict[] = [];
+    if (gate) {
+      progress('verify-source');
+      sourceVerdicts = await this.#verify(plan, gate, (a) => a.source, signal);
+      failIfRejected(sourceVerdicts, `source ${formatReference(request.source)}`);
+    }
+
+    const executor = new PlanExecutor({ registry: this.#registry, log });
+    const counts = await executor.copyContent(plan, options, signal);
+
+    let targetVerdicts: GateVerdict[] = [];
+    if (gate) {
+      options.onProgress?.({ phase: 'verify-target', artifactsDone: counts.artifacts, artifactsTotal: counts.artifacts, blobsDone: 0, blobsTotal: 0, bytesDone: 0, bytesTotal: 0 });
+      targetVerdicts = await this.#verify(plan, gate, () => plan.target, signal);
+      failIfRejected(targetVerdicts, `target ${formatRepository(plan.target)}`);
+    }
+
+    progress('tags');
+    counts.tagsWritten += await executor.writeBundleTags(plan, signal);
+    progress('done');
+    log.info({ digest: plan.rootDigest, copied: counts.artifactsCopied, uploaded: counts.blobs.uploaded, bytes: counts.bytesUploaded }, 'promotion complete');
+    return {
+      source: formatReference(request.source),
+      sourceDigest: plan.rootDigest,
+      target: formatRepository(plan.target),
+      tags: plan.targetTags,
+      counts,
+      nonDistributable: plan.nonDistributable,
+      ...(gate ? { verification: { source: sourceVerdicts, target: targetVerdicts } } : {}),
+      startedAt,
+      finishedAt: this.#now().toISOString(),
+    };
+  }
+
+  async #verify(plan: PromotionPlan, gate: VerificationGate, repoOf: (a: PromotionPlan['artifacts'][number]) => Repository, signal?: AbortSignal): Promise<GateVerdict[]> {
+    const subjects = plan.artifacts.filter((a) =>
+      a.digest === plan.rootDigest || (gate.scope === 'all' && (a.kind === 'bundle' || a.kind === 'image' || a.kind === 'index')));
+    return Promise.all(subjects.map((a) => gate.verify({ repo: repoOf(a), digest: a.digest }, signal)));
+  }
+}
+
+function failIfRejected(verdicts: readonly GateVerdict[], where: string): void {
+  const rejected = verdicts.filter((v) => !v.passed);
+  if (rejected.length === 0) return;
+  const detail = rejected.map((v) => `${v.digest}: ${v.reasons.join('; ') || 'rejected'}`).join(', ');
+  throw new PromoteError('VERIFICATION_FAILED', `signature verification failed in the ${where}: ${detail}`);
+}
