@@ -44,7 +44,7 @@ test-integration: build
 	npx vitest run test/integration
 
 bench: build
-	node bench/copy-bench.ts
+	npx tsc -p tsconfig.bench.json && node .bench/build/bench/copy-bench.js
 
 clean:
 	rm -rf dist

@@ -100,7 +100,7 @@ async function packTar(entries: TarEntry[]): Promise<Buffer> {
   }
   pack.finalize();
   const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk);
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 

@@ -95,80 +95,89 @@ type BodyCheck = { ok: true; kind: string } | { ok: false; problem: string };
 
 /** Checks the decoded entry body against the layer (cosign `VerifyBundle`): hash, signature, key. */
 function checkBody(bodyB64: string, subject: TlogSubject): BodyCheck {
-  const fail = (problem: string): BodyCheck => ({ ok: false, problem });
   const raw = decodeBase64Lenient(bodyB64);
-  if (raw === undefined) return fail('tlog body is not base64');
-  const parsed = parseStrictJson(raw.toString('utf8'));
-  if (!parsed.ok || !isRecord(parsed.value)) return fail('tlog body is not a JSON object');
-  const body = parsed.value;
-  const kind = body['kind'];
-  const version = body['apiVersion'];
-  const spec = body['spec'];
-  if (!isRecord(spec)) return fail('tlog body has no spec');
-  const facts = bodyFacts(`${String(kind)}/${String(version)}`, spec);
-  if (typeof facts === 'string') return fail(facts);
+  if (raw === undefined) return { ok: false, problem: 'tlog body is not base64' };
+  const facts = tlogBodyFacts(raw);
+  if (typeof facts === 'string') return { ok: false, problem: facts };
   const hashOk = facts.hashes.some((h) => h.algorithm === 'sha256' && h.value === subject.hashHex)
     || (subject.payloadHashHex !== undefined && facts.payloadHashes.some((h) => h.algorithm === 'sha256' && h.value === subject.payloadHashHex));
-  if (!hashOk) return fail('tlog body hash does not match the signed content');
-  if (subject.signature !== undefined) {
-    const sigOk = facts.signatures.some((s) => {
-      const decoded = decodeBase64Lenient(s);
-      return decoded !== undefined && decoded.equals(subject.signature as Buffer);
-    });
-    if (!sigOk) return fail('tlog body signature differs from the layer signature');
+  if (!hashOk) return { ok: false, problem: 'tlog body hash does not match the signed content' };
+  if (subject.signature !== undefined && !facts.signatures.some((s) => s.equals(subject.signature as Buffer))) {
+    return { ok: false, problem: 'tlog body signature differs from the layer signature' };
   }
-  const keyOk = facts.keys.some((k) => {
-    const pem = decodeBase64Lenient(k);
-    if (pem === undefined) return false;
-    return pemBlocks(pem.toString('utf8')).some((b) => subject.keyDer.some((d) => d.equals(b.der)));
-  });
-  if (!keyOk) return fail('tlog body key is not the verifying key');
-  return { ok: true, kind: `${String(kind)}/${String(version)}` };
+  if (!bodyHasKey(facts, subject.keyDer)) return { ok: false, problem: 'tlog body key is not the verifying key' };
+  return { ok: true, kind: facts.kind };
 }
 
-interface BodyFacts {
-  hashes: { algorithm: unknown; value: unknown }[];
-  payloadHashes: { algorithm: unknown; value: unknown }[];
-  /** Base64 signatures. */
-  signatures: string[];
-  /** Base64 PEM keys or certificates. */
-  keys: string[];
+/** True when one key or certificate in the body is byte-equal (DER) to one of `keyDer`. */
+export function bodyHasKey(facts: TlogBodyFacts, keyDer: readonly Buffer[]): boolean {
+  return facts.keyDers.some((k) => keyDer.some((d) => d.equals(k)));
 }
 
-function bodyFacts(kindVersion: string, spec: Record<string, unknown>): BodyFacts | string {
+export interface TlogBodyFacts {
+  /** `kind/apiVersion`. */
+  readonly kind: string;
+  readonly hashes: readonly { algorithm: unknown; value: unknown }[];
+  readonly payloadHashes: readonly { algorithm: unknown; value: unknown }[];
+  /** Decoded signatures. */
+  readonly signatures: readonly Buffer[];
+  /** DER of every public key (SPKI) or certificate named in the body. */
+  readonly keyDers: readonly Buffer[];
+}
+
+/**
+ * The facts of a Rekor entry body that the verifier compares: hashes, signatures, keys. Rekor v1 kinds
+ * (`hashedrekord`, `rekord`, `dsse` 0.0.1, `intoto` 0.0.1/0.0.2) carry base64 PEM keys; Rekor v2 kinds
+ * (`hashedrekord`/`dsse` 0.0.2) carry base64 DER.
+ */
+export function tlogBodyFacts(body: Buffer): TlogBodyFacts | string {
+  const parsed = parseStrictJson(body.toString('utf8'));
+  if (!parsed.ok || !isRecord(parsed.value)) return 'tlog body is not a JSON object';
+  const doc = parsed.value;
+  const spec = doc['spec'];
+  if (!isRecord(spec)) return 'tlog body has no spec';
+  const kind = `${String(doc['kind'])}/${String(doc['apiVersion'])}`;
   const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
-  const str = (v: unknown): string[] => (typeof v === 'string' ? [v] : []);
+  const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
   const hash = (v: unknown): { algorithm: unknown; value: unknown }[] => (isRecord(v) ? [{ algorithm: v['algorithm'], value: v['value'] }] : []);
-  switch (kindVersion) {
+  const b64 = (v: unknown): Buffer[] => {
+    const d = typeof v === 'string' ? decodeBase64Lenient(v) : undefined;
+    return d === undefined ? [] : [d];
+  };
+  const pemDers = (v: unknown): Buffer[] => b64(v).flatMap((pem) => pemBlocks(pem.toString('utf8')).map((b) => b.der));
+  const v2Hash = (v: unknown): { algorithm: unknown; value: unknown }[] =>
+    isRecord(v) && typeof v['digest'] === 'string' ? [{ algorithm: v['algorithm'] === 'SHA2_256' ? 'sha256' : v['algorithm'], value: b64(v['digest'])[0]?.toString('hex') }] : [];
+  const v2Verifier = (v: unknown): Buffer[] => [...b64(rec(rec(v)['publicKey'])['rawBytes']), ...b64(rec(rec(v)['x509Certificate'])['rawBytes'])];
+  switch (kind) {
     case 'hashedrekord/0.0.1':
     case 'rekord/0.0.1': {
       const sig = rec(spec['signature']);
-      return { hashes: hash(rec(spec['data'])['hash']), payloadHashes: [], signatures: str(sig['content']), keys: str(rec(sig['publicKey'])['content']) };
+      return { kind, hashes: hash(rec(spec['data'])['hash']), payloadHashes: [], signatures: b64(sig['content']), keyDers: pemDers(rec(sig['publicKey'])['content']) };
     }
     case 'intoto/0.0.2': {
       const content = rec(spec['content']);
-      const sigs = Array.isArray(rec(content['envelope'])['signatures']) ? (rec(content['envelope'])['signatures'] as unknown[]) : [];
-      return {
-        hashes: hash(content['hash']),
-        payloadHashes: hash(content['payloadHash']),
-        signatures: sigs.flatMap((s) => str(rec(s)['sig'])),
-        keys: sigs.flatMap((s) => str(rec(s)['publicKey'])),
-      };
+      const sigs = arr(rec(content['envelope'])['signatures']);
+      return { kind, hashes: hash(content['hash']), payloadHashes: hash(content['payloadHash']), signatures: sigs.flatMap((s) => b64(rec(s)['sig'])), keyDers: sigs.flatMap((s) => pemDers(rec(s)['publicKey'])) };
     }
     case 'intoto/0.0.1': {
       const content = rec(spec['content']);
-      return { hashes: hash(content['hash']), payloadHashes: hash(content['payloadHash']), signatures: [], keys: str(spec['publicKey']) };
+      return { kind, hashes: hash(content['hash']), payloadHashes: hash(content['payloadHash']), signatures: [], keyDers: pemDers(spec['publicKey']) };
     }
     case 'dsse/0.0.1': {
-      const sigs = Array.isArray(spec['signatures']) ? (spec['signatures'] as unknown[]) : [];
-      return {
-        hashes: hash(spec['envelopeHash']),
-        payloadHashes: hash(spec['payloadHash']),
-        signatures: sigs.flatMap((s) => str(rec(s)['signature'])),
-        keys: sigs.flatMap((s) => str(rec(s)['verifier'])),
-      };
+      const sigs = arr(spec['signatures']);
+      return { kind, hashes: hash(spec['envelopeHash']), payloadHashes: hash(spec['payloadHash']), signatures: sigs.flatMap((s) => b64(rec(s)['signature'])), keyDers: sigs.flatMap((s) => pemDers(rec(s)['verifier'])) };
+    }
+    case 'dsse/0.0.2': {
+      const d = rec(spec['dsseV002']);
+      const sigs = arr(d['signatures']);
+      return { kind, hashes: [], payloadHashes: v2Hash(d['payloadHash']), signatures: sigs.flatMap((s) => b64(rec(s)['content'])), keyDers: sigs.flatMap((s) => v2Verifier(rec(s)['verifier'])) };
+    }
+    case 'hashedrekord/0.0.2': {
+      const h = rec(spec['hashedRekordV002']);
+      const sig = rec(h['signature']);
+      return { kind, hashes: v2Hash(h['data']), payloadHashes: [], signatures: b64(sig['content']), keyDers: v2Verifier(sig['verifier']) };
     }
     default:
-      return `unsupported tlog entry kind ${kindVersion}`;
+      return `unsupported tlog entry kind ${kind}`;
   }
 }

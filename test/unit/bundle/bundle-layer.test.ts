@@ -11,7 +11,7 @@ async function tarOf(entries: { name: string; content?: string; type?: 'file' | 
   }
   pack.finalize();
   const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c);
+  for await (const c of pack) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
