@@ -10,13 +10,11 @@
  * by the same independent meter. Run: `npm run bench` (env BENCH_IMAGES, BENCH_BIG_MIB to scale).
  */
 import { execFile, spawn } from 'node:child_process';
-import { createHash, createSign, generateKeyPairSync } from 'node:crypto';
 import { rm, writeFile, mkdir } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry, type AccessLogEntry } from '../test/support/registry.js';
 import { RawClient } from '../test/support/raw-client.js';
-import { packTar } from '../test/support/tar.js';
+import { buildContent, deterministic, pushBundle, pushImage } from './content.js';
 
 const IMAGES = Number(process.env['BENCH_IMAGES'] ?? 100);
 const BIG_MIB = Number(process.env['BENCH_BIG_MIB'] ?? 1024);
@@ -24,87 +22,6 @@ const ROOT = process.cwd(); // npm run and make run from the package root
 const CLI = join(ROOT, 'dist', 'cli.js');
 const SKOPEO_CACHE = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 const MiB = 1024 * 1024;
-
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
-const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-
-interface Pushed { digest: string; tag?: string }
-interface Content { bundle: Pushed; refs: string[]; blobSizes: Map<string, number>; manifests: number; blobs: number; bytes: number }
-
-const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-function deterministic(size: number, seed: string): Buffer {
-  // Cheap incompressible bytes: SHA-256 in counter mode is far faster than a CSPRNG for hundreds of MiB.
-  const out = Buffer.allocUnsafe(size);
-  let block = createHash('sha256').update(seed).digest();
-  for (let off = 0; off < size; off += 32) {
-    block = createHash('sha256').update(block).digest();
-    block.copy(out, off, 0, Math.min(32, size - off));
-  }
-  return out;
-}
-
-async function pushImage(client: RawClient, repo: string, layers: Buffer[], sizes: Map<string, number>, tag?: string): Promise<Pushed> {
-  const layerDescs = [];
-  for (const layer of layers) {
-    const digest = sha(layer);
-    if (!sizes.has(digest)) { await client.pushBlob(repo, layer); sizes.set(digest, layer.length); }
-    layerDescs.push({ mediaType: DOCKER_LAYER, size: layer.length, digest });
-  }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) }, config: {} }));
-  await client.pushBlob(repo, config);
-  sizes.set(sha(config), config.length);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: DOCKER_CONFIG, size: config.length, digest: sha(config) }, layers: layerDescs }));
-  const digest = sha(manifest);
-  await client.pushManifest(repo, tag ?? digest, manifest, DOCKER_MANIFEST);
-  return { digest, ...(tag ? { tag } : {}) };
-}
-
-/** A cosign-format `.sig` image (simple-signing payload, ECDSA P-256 DER signature). */
-async function pushSignature(client: RawClient, repo: string, host: string, subject: string, key: ReturnType<typeof generateKeyPairSync>['privateKey'], sizes: Map<string, number>): Promise<void> {
-  const payload = Buffer.from(`{"critical":{"identity":{"docker-reference":"${host}/${repo}"},"image":{"docker-manifest-digest":"${subject}"},"type":"cosign container image signature"},"optional":null}`);
-  const signature = createSign('sha256').update(payload).sign(key).toString('base64');
-  await client.pushBlob(repo, payload);
-  const config = Buffer.from(`{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["${sha(payload)}"]},"config":{}}`);
-  await client.pushBlob(repo, config);
-  sizes.set(sha(payload), payload.length);
-  sizes.set(sha(config), config.length);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: sha(config) }, layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: payload.length, digest: sha(payload), annotations: { 'dev.cosignproject.cosign/signature': signature } }] }));
-  await client.pushManifest(repo, `${subject.replace(':', '-')}.sig`, manifest, OCI_MANIFEST);
-}
-
-async function pushBundle(client: RawClient, host: string, repo: string, imageDigests: string[], sizes: Map<string, number>, tag: string): Promise<Pushed> {
-  const lock = `---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n${imageDigests.map((d) => `- image: ${host}/${repo}@${d}\n`).join('')}kind: ImagesLock\n`;
-  const layer = gzipSync(await packTar([{ name: '.', type: 'directory' }, { name: '.imgpkg', type: 'directory' }, { name: '.imgpkg/images.yml', content: lock }]), { level: 1 });
-  await client.pushBlob(repo, layer);
-  sizes.set(sha(layer), layer.length);
-  const config = Buffer.from(JSON.stringify({ architecture: '', created: '0001-01-01T00:00:00Z', os: '', rootfs: { type: 'layers', diff_ids: [] }, config: { Labels: { 'dev.carvel.imgpkg.bundle': 'true' } } }));
-  await client.pushBlob(repo, config);
-  sizes.set(sha(config), config.length);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: DOCKER_CONFIG, size: config.length, digest: sha(config) }, layers: [{ mediaType: DOCKER_LAYER, size: layer.length, digest: sha(layer) }] }));
-  await client.pushManifest(repo, tag, manifest, DOCKER_MANIFEST);
-  return { digest: sha(manifest), tag };
-}
-
-async function buildContent(registry: TestRegistry, repo: string, images: number): Promise<Content> {
-  const client = RawClient.for(registry);
-  const sizes = new Map<string, number>();
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const bases = Array.from({ length: 5 }, (_, i) => deterministic(8 * MiB, `base-${i}`));
-  const digests: string[] = [];
-  for (let i = 0; i < images; i += 1) {
-    const img = await pushImage(client, repo, [bases[i % 5]!, deterministic(MiB, `u1-${i}`), deterministic(MiB, `u2-${i}`)], sizes);
-    digests.push(img.digest);
-    await pushSignature(client, repo, registry.host, img.digest, privateKey, sizes);
-  }
-  const bundle = await pushBundle(client, registry.host, repo, digests, sizes, 'v1');
-  await pushSignature(client, repo, registry.host, bundle.digest, privateKey, sizes);
-  const refs = [`${repo}:v1`, ...[bundle.digest, ...digests].map((d) => `${repo}:${d.replace(':', '-')}.sig`), ...digests.map((d) => `${repo}@${d}`)];
-  const bytes = [...sizes.values()].reduce((a, b) => a + b, 0);
-  return { bundle, refs, blobSizes: sizes, manifests: 2 * (images + 1), blobs: sizes.size, bytes };
-}
 
 interface Measure { seconds: number; rssMiB: number; requests: number; uploadedMiB: number; blobGets: number }
 
@@ -178,9 +95,9 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${content.manifests} manifests, ${content.blobs} unique blobs, ${(content.bytes / MiB).toFixed(0)} MiB\n`);
     const dstA = await start(); const dstA1 = await start(); const dstA4 = await start();
     const results: [string, Measure][] = [];
-    const run = async (name: string, registries: TestRegistry[], work: () => Promise<{ seconds: number; rssMiB: number }>) => {
+    const run = async (name: string, registries: TestRegistry[], work: () => Promise<{ seconds: number; rssMiB: number }>, sizes = content.blobSizes) => {
       process.stderr.write(`bench: ${name}\n`);
-      const m = await meter(registries, content.blobSizes, work);
+      const m = await meter(registries, sizes, work);
       results.push([name, m]);
       return m;
     };
@@ -201,8 +118,8 @@ async function main(): Promise<void> {
     await pushBundle(client, src.host, 'bench/big', [big.digest], bigSizes, 'v1');
     const dstBig = await start();
     const dstBig1 = await start();
-    const d = await run(`(d) ${BIG_MIB} MiB blob: ours`, [src, dstBig], () => ours(src, 'bench/big', dstBig, 'prod/big'));
-    const d1 = await run(`(d) ${BIG_MIB} MiB blob: skopeo ×1`, [src, dstBig1], () => skopeo(src, dstBig1, 'prod/big', ['bench/big:v1', `bench/big@${big.digest}`], 1));
+    const d = await run(`(d) ${BIG_MIB} MiB blob: ours`, [src, dstBig], () => ours(src, 'bench/big', dstBig, 'prod/big'), bigSizes);
+    const d1 = await run(`(d) ${BIG_MIB} MiB blob: skopeo ×1`, [src, dstBig1], () => skopeo(src, dstBig1, 'prod/big', ['bench/big:v1', `bench/big@${big.digest}`], 1), bigSizes);
 
     const ratio = (x: Measure, y: Measure) => (x.seconds / y.seconds).toFixed(2);
     const budget = 3 * content.blobs + 2 * content.manifests + content.manifests / 2;

@@ -65,6 +65,6 @@ export async function createRegistry(values: RegistryFlagValues, io: CliIo, log:
     insecure: values['registry-insecure'] ?? [],
     ...(caFile !== undefined ? { caFile } : {}),
     connectionsPerRegistry: positiveInt(values['registry-connections'], '--registry-connections', 8),
-    log,
+    logger: log,
   });
 }

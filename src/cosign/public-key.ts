@@ -21,7 +21,7 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)\r?\n?-----END \1-
 
 export interface PemBlock {
   readonly type: string;
-  readonly der: Buffer;
+  readonly der: Buffer<ArrayBuffer>;
 }
 
 /** Every PEM block in `text` (type and DER); garbage between blocks is ignored, a bad body is refused. */

@@ -119,7 +119,7 @@ export class RegistryClient implements Registry {
   #ca: Promise<string[] | undefined> | undefined;
   /** Registries that answered the referrers API with anything but an OCI index: go straight to the tag. */
   readonly #noReferrersApi = new Set<string>();
-  /** `registry target from` triples whose mount the registry or token server refused. */
+  /** `registry from` pairs (source repositories) whose mount the registry or token server refused. */
   readonly #mountRefused = new Set<string>();
   #closed = false;
 
@@ -358,7 +358,8 @@ export class RegistryClient implements Registry {
 
   /** POST with `mount`/`from`: `undefined` when the blob is there now (201), else the upload location. */
   async #startUpload(target: Repository, digest: string, from: string, signal?: AbortSignal): Promise<URL | undefined> {
-    const refusedKey = `${target.registry} ${target.repository} ${from}`;
+    // Keyed by source: whether we may pull it for a mount does not depend on the target.
+    const refusedKey = `${target.registry} ${from}`;
     const crossRepo = from !== target.repository;
     const post = (mount: boolean): Promise<Reply> =>
       this.#request(
@@ -405,8 +406,10 @@ export class RegistryClient implements Registry {
       if (reply.status === 201) return;
       if (reply.status === 307 && hop === 0) {
         // Decision (docs/copy.md#redirects): a streamed PUT can't replay its body, so it never follows a 307;
-        // we re-open the source and PUT to the new location ourselves, once.
+        // we re-open the source and PUT to the new location ourselves, once. A 307 repeats the request
+        // elsewhere, so the Location should carry the digest already; add it if not.
         url = this.#location(reply, target, digest);
+        if (!url.searchParams.has('digest')) url = withQuery(url, 'digest', digest);
         continue;
       }
       const invalidUpload = reply.status === 400 && distributionErrorCodes(reply.body.toString('utf8')).includes('BLOB_UPLOAD_INVALID');
@@ -437,7 +440,7 @@ export class RegistryClient implements Registry {
       );
       location = this.#location(reply, target, digest);
     }
-    const reply = await this.#request(
+    await this.#request(
       {
         kind: 'PUT upload',
         method: 'PUT',
@@ -451,7 +454,6 @@ export class RegistryClient implements Registry {
       },
       signal,
     );
-    void reply;
   }
 
   /**
@@ -504,8 +506,8 @@ export class RegistryClient implements Registry {
       this.stats.bytesDownloaded += verifier.bytes;
       this.stats.bytesUploaded += verifier.bytes;
       // An early answer (error, 307) leaves the source half-read: release its connection.
-      if (!input.readableEnded) input.destroy();
-      if (!verifier.readableEnded) verifier.destroy();
+      if (!input.readableEnded) discard(input);
+      if (!verifier.readableEnded) discard(verifier);
     }
   }
 
@@ -752,6 +754,9 @@ export class RegistryClient implements Registry {
       bodyTimeout: this.#timeouts.bodyMs,
       connect: { timeout: this.#timeouts.connectMs, ...(ca !== undefined && { ca }) },
     };
+    // Decision (docs/copy.md#connections): two agents per registry, reads and writes. A blob streamed from
+    // and to the same registry (a refused mount) holds a read socket until its PUT gets a write socket; with
+    // one capped pool, `connections` such copies could each hold a GET and wait forever for a PUT.
     const read = new Agent(options);
     const write = new Agent(options);
     // Cross-origin hops drop Authorization (pre-signed storage URLs must not see our token).
@@ -830,7 +835,7 @@ async function readBody(response: Dispatcher.ResponseData, maxBytes: number | un
   const declared = Number(header(response.headers, 'content-length'));
   const refuse = (n: number): PromoteError => tooLarge?.(n) ?? new PromoteError('REGISTRY_PROTOCOL', `response body larger than ${limit} bytes`);
   if (Number.isFinite(declared) && declared > limit) {
-    response.body.destroy(); // reading megabytes only to throw them away costs more than a new connection
+    discard(response.body); // reading megabytes only to throw them away costs more than a new connection
     throw refuse(declared);
   }
   const chunks: Buffer[] = [];
@@ -838,7 +843,7 @@ async function readBody(response: Dispatcher.ResponseData, maxBytes: number | un
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > limit) {
-      response.body.destroy();
+      discard(response.body);
       throw refuse(total);
     }
     chunks.push(chunk);
@@ -851,9 +856,15 @@ async function readErrorText(response: Dispatcher.ResponseData): Promise<string>
   try {
     return (await readBody(response, 64 * 1024, () => new PromoteError('REGISTRY_PROTOCOL', 'error body too large'))).toString('utf8');
   } catch {
-    response.body.destroy();
+    discard(response.body);
     return '';
   }
+}
+
+/** Drops a body and its connection; undici reports a destroy as an 'error' that nobody needs to see. */
+function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 async function dump(body: Dispatcher.ResponseData['body']): Promise<void> {

@@ -30,7 +30,7 @@ export interface ReadTarEntry {
 export async function packTar(entries: readonly TarEntry[]): Promise<Buffer> {
   const archive = pack();
   const chunks: Buffer[] = [];
-  archive.on('data', (chunk: Buffer) => chunks.push(chunk));
+  archive.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
   const ended = new Promise<void>((resolve, reject) => {
     archive.on('end', resolve);
     archive.on('error', reject);
@@ -73,7 +73,7 @@ export async function readTar(gzipped: Uint8Array): Promise<ReadTarEntry[]> {
   const done = (async () => {
     for await (const entry of extractor) {
       const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk);
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
       const { name, type, mode } = entry.header;
       entries.push({ name, type: type ?? 'file', mode: mode ?? 0, content: Buffer.concat(chunks) });
     }

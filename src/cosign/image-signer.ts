@@ -1,0 +1,224 @@
+import { bundleToJSON } from '@sigstore/bundle';
+import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
+import { asAbort, PromoteError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Registry, Repository } from '../oci/types.js';
+import { encodeBase64, isRecord, ociDigest, sha256HexOf } from './encoding.js';
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, serializeSignStatement } from './in-toto.js';
+import type { SigningKey } from './private-key.js';
+import { toPem } from './public-key.js';
+import { signRaw, verifyRawSignature, assertSigningKey } from './raw-signature.js';
+import { decodeBase64Lenient } from './encoding.js';
+import {
+  DOCKER_CONFIG,
+  DOCKER_MANIFEST,
+  EMPTY_CONFIG_BYTES,
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  serializeImageManifest,
+  serializeIndex,
+  signatureConfigBytes,
+  type WireDescriptor,
+} from './signature-image.js';
+import { referrersTag, signatureTag } from './signature-tags.js';
+import { SIGNATURE_ANNOTATION } from './signature-checks.js';
+import { serializeSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE } from './simple-signing.js';
+import { parseStrictJson } from './strict-json.js';
+
+export const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+export interface SignOptions {
+  /** `-a` annotations, signed into the payload (`optional`) or the statement subject. @defaultValue {} */
+  annotations?: Readonly<Record<string, string>>;
+  /** Write a cosign v3 sigstore bundle as an OCI referrer instead of a `.sig` layer. @defaultValue false */
+  newBundleFormat?: boolean;
+  /** Docker media types for a new `.sig` image (`COSIGN_DOCKER_MEDIA_TYPES=1`); an existing image keeps its own. @defaultValue false */
+  dockerMediaTypes?: boolean;
+  /** The payload's docker-reference. @defaultValue `registry/repository` of the signed image */
+  dockerReference?: string;
+  /** Clock for `org.opencontainers.image.created` on referrer manifests. @defaultValue `() => new Date()` */
+  now?: () => Date;
+}
+
+export interface SignResult {
+  readonly format: 'legacy' | 'bundle';
+  /** `sha256-<hex>.sig` (legacy) or `sha256-<hex>` (the referrers fallback index). */
+  readonly tag: string;
+  /** Digest of the manifest written: the `.sig` image or the referrer manifest. */
+  readonly manifestDigest: string;
+  /** False when an identical signature was already there (cosign's dedupe): nothing was written. */
+  readonly written: boolean;
+  /** Digest of the payload layer or bundle blob. */
+  readonly blobDigest: string;
+}
+
+export interface ImageSignerDeps {
+  registry: Registry;
+  log: Logger;
+}
+
+/**
+ * Signs manifest digests the way cosign does: appends a simple-signing layer to `sha256-<hex>.sig`
+ * (read-modify-write, dedupe, config rebuilt), or attaches a key-signed sigstore bundle as a referrer.
+ */
+export class ImageSigner {
+  readonly #registry: Registry;
+  readonly #log: Logger;
+
+  constructor(deps: ImageSignerDeps) {
+    this.#registry = deps.registry;
+    this.#log = deps.log.child({ component: 'image-signer' });
+  }
+
+  async sign(subject: { repo: Repository; digest: string }, key: SigningKey, options: SignOptions = {}, signal?: AbortSignal): Promise<SignResult> {
+    if (sha256HexOf(subject.digest) === undefined) throw new PromoteError('UNSUPPORTED_DIGEST', `${subject.digest}: only sha256 digests can be signed`);
+    assertSigningKey(key.privateKey, key.source);
+    const result = options.newBundleFormat === true ? await this.#signBundle(subject, key, options, signal) : await this.#signLegacy(subject, key, options, signal);
+    this.#log.info({ repository: `${subject.repo.registry}/${subject.repo.repository}`, digest: subject.digest, format: result.format, written: result.written }, 'signed');
+    return result;
+  }
+
+  async #signLegacy(subject: { repo: Repository; digest: string }, key: SigningKey, options: SignOptions, signal: AbortSignal | undefined): Promise<SignResult> {
+    const { repo, digest } = subject;
+    const payload = serializeSimpleSigningPayload({
+      dockerReference: options.dockerReference ?? `${repo.registry}/${repo.repository}`,
+      digest,
+      ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+    });
+    const payloadDigest = ociDigest(payload);
+    const signature = signRaw(key.privateKey, payload, key.source);
+    const tag = signatureTag(digest, 'sig');
+
+    throwIfAborted(signal);
+    const existing = await this.#registry.findManifest({ ...repo, tag }, {}, signal);
+    let manifestType = options.dockerMediaTypes === true ? DOCKER_MANIFEST : OCI_MANIFEST;
+    let layers: WireDescriptor[] = [];
+    if (existing !== undefined) {
+      const parsed = parseExistingImage(existing.bytes, tag);
+      manifestType = existing.mediaType === DOCKER_MANIFEST || parsed.mediaType === DOCKER_MANIFEST ? DOCKER_MANIFEST : OCI_MANIFEST;
+      layers = parsed.layers;
+      // cosign's dedupe: same payload and media type, and the stored signature verifies with our key.
+      const dupe = layers.find((l) => {
+        if (l.digest !== payloadDigest || l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) return false;
+        const stored = decodeBase64Lenient(l.annotations?.[SIGNATURE_ANNOTATION] ?? '');
+        return stored !== undefined && verifyRawSignature(key.publicKey, payload, stored);
+      });
+      if (dupe !== undefined) return { format: 'legacy', tag, manifestDigest: existing.digest, written: false, blobDigest: payloadDigest };
+      if (layers.length >= 1000) throw new PromoteError('MANIFEST_INVALID', `${tag} already has ${layers.length} signatures; another would exceed cosign's 1000-layer limit`);
+    }
+    layers = [...layers, { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, size: payload.length, digest: payloadDigest, annotations: { [SIGNATURE_ANNOTATION]: encodeBase64(signature) } }];
+    // Layers are uncompressed: diff id = layer digest.
+    const config = signatureConfigBytes(layers.map((l) => l.digest));
+    const configType = manifestType === DOCKER_MANIFEST ? DOCKER_CONFIG : OCI_CONFIG;
+    const manifest = serializeImageManifest({ mediaType: manifestType, config: { mediaType: configType, size: config.length, digest: ociDigest(config) }, layers });
+
+    await this.#registry.pushBlob(repo, payload, SIMPLE_SIGNING_MEDIA_TYPE, signal);
+    await this.#registry.pushBlob(repo, config, configType, signal);
+    throwIfAborted(signal);
+    const manifestDigest = await this.#registry.putManifest({ ...repo, tag }, { mediaType: manifestType, bytes: manifest }, signal);
+    return { format: 'legacy', tag, manifestDigest, written: true, blobDigest: payloadDigest };
+  }
+
+  async #signBundle(subject: { repo: Repository; digest: string }, key: SigningKey, options: SignOptions, signal: AbortSignal | undefined): Promise<SignResult> {
+    const { repo, digest } = subject;
+    const hex = sha256HexOf(digest) as string;
+    const target = await this.#registry.headManifest({ ...repo, digest }, signal);
+    if (target === undefined) throw new PromoteError('MANIFEST_NOT_FOUND', `${repo.registry}/${repo.repository}@${digest} does not exist; nothing to sign`);
+
+    const statement = serializeSignStatement(hex, options.annotations ?? {});
+    const publicKeyPem = toPem('PUBLIC KEY', key.publicKey.spki);
+    const signer: Signer = {
+      sign: (data) => Promise.resolve({ signature: signRaw(key.privateKey, data, key.source), key: { $case: 'publicKey', publicKey: publicKeyPem, hint: key.publicKey.keyId } }),
+    };
+    const bundle = await new DSSEBundleBuilder({ signer, witnesses: [] }).create({ data: statement, type: IN_TOTO_PAYLOAD_TYPE });
+    const bundleBytes = Buffer.from(JSON.stringify(bundleToJSON(bundle)), 'utf8');
+    const bundleDigest = ociDigest(bundleBytes);
+
+    const created = (options.now ?? (() => new Date()))().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const annotations = {
+      'dev.sigstore.bundle.content': 'dsse-envelope',
+      'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
+      'org.opencontainers.image.created': created,
+    };
+    const manifest = serializeImageManifest({
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_EMPTY, size: EMPTY_CONFIG_BYTES.length, digest: ociDigest(EMPTY_CONFIG_BYTES), artifactType: BUNDLE_V03_MEDIA_TYPE },
+      layers: [{ mediaType: BUNDLE_V03_MEDIA_TYPE, size: bundleBytes.length, digest: bundleDigest }],
+      annotations,
+      subject: { mediaType: target.mediaType, size: target.size, digest },
+      artifactType: BUNDLE_V03_MEDIA_TYPE,
+    });
+    const manifestDigest = ociDigest(manifest);
+
+    await this.#registry.pushBlob(repo, bundleBytes, BUNDLE_V03_MEDIA_TYPE, signal);
+    await this.#registry.pushBlob(repo, EMPTY_CONFIG_BYTES, OCI_EMPTY, signal);
+    throwIfAborted(signal);
+    await this.#registry.putManifest({ ...repo, digest: manifestDigest }, { mediaType: OCI_MANIFEST, bytes: manifest }, signal);
+
+    // Fallback index (read-modify-write, no locking, like ggcr): registries with the referrers API ignore it.
+    const tag = referrersTag(digest);
+    const existing = await this.#registry.findManifest({ ...repo, tag }, {}, signal);
+    let entries: WireDescriptor[] = [];
+    let indexAnnotations: Record<string, string> | undefined;
+    if (existing !== undefined) {
+      const parsed = parseExistingIndex(existing.bytes, tag);
+      entries = parsed.manifests;
+      indexAnnotations = parsed.annotations;
+    }
+    if (!entries.some((e) => e.digest === manifestDigest)) {
+      entries.push({ mediaType: OCI_MANIFEST, size: manifest.length, digest: manifestDigest, annotations, artifactType: BUNDLE_V03_MEDIA_TYPE });
+    }
+    entries.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+    await this.#registry.putManifest({ ...repo, tag }, { mediaType: OCI_INDEX, bytes: serializeIndex(entries, indexAnnotations) }, signal);
+    return { format: 'bundle', tag, manifestDigest, written: true, blobDigest: bundleDigest };
+  }
+}
+
+function parseDescriptor(v: unknown, where: string): WireDescriptor {
+  if (!isRecord(v) || typeof v['mediaType'] !== 'string' || typeof v['digest'] !== 'string' || !Number.isSafeInteger(v['size'])) {
+    throw new PromoteError('MANIFEST_INVALID', `${where}: malformed descriptor`);
+  }
+  const out: { -readonly [K in keyof WireDescriptor]: WireDescriptor[K] } = { mediaType: v['mediaType'], size: v['size'] as number, digest: v['digest'] };
+  if (typeof v['data'] === 'string') out.data = v['data'];
+  if (Array.isArray(v['urls'])) out.urls = v['urls'].filter((u): u is string => typeof u === 'string');
+  if (isRecord(v['annotations'])) {
+    const ann: Record<string, string> = {};
+    for (const [k, a] of Object.entries(v['annotations'])) if (typeof a === 'string') ann[k] = a;
+    out.annotations = ann;
+  }
+  if (isRecord(v['platform'])) out.platform = v['platform'];
+  if (typeof v['artifactType'] === 'string') out.artifactType = v['artifactType'];
+  return out;
+}
+
+function parseExistingImage(bytes: Buffer, tag: string): { mediaType: string | undefined; layers: WireDescriptor[] } {
+  const parsed = parseStrictJson(bytes.toString('utf8'));
+  if (!parsed.ok || !isRecord(parsed.value) || !Array.isArray(parsed.value['layers'])) {
+    throw new PromoteError('MANIFEST_INVALID', `${tag} exists but is not a signature image manifest`);
+  }
+  const m = parsed.value;
+  return {
+    mediaType: typeof m['mediaType'] === 'string' ? m['mediaType'] : undefined,
+    layers: (m['layers'] as unknown[]).map((l, i) => parseDescriptor(l, `${tag} layer ${i}`)),
+  };
+}
+
+function parseExistingIndex(bytes: Buffer, tag: string): { manifests: WireDescriptor[]; annotations?: Record<string, string> } {
+  const parsed = parseStrictJson(bytes.toString('utf8'));
+  if (!parsed.ok || !isRecord(parsed.value) || !Array.isArray(parsed.value['manifests']) || (parsed.value['mediaType'] !== undefined && parsed.value['mediaType'] !== OCI_INDEX)) {
+    throw new PromoteError('MANIFEST_INVALID', `${tag} exists but is not an OCI image index (referrers fallback)`);
+  }
+  const m = parsed.value;
+  const manifests = (m['manifests'] as unknown[]).map((d, i) => parseDescriptor(d, `${tag} entry ${i}`));
+  if (!isRecord(m['annotations'])) return { manifests };
+  const annotations: Record<string, string> = {};
+  for (const [k, a] of Object.entries(m['annotations'])) if (typeof a === 'string') annotations[k] = a;
+  return { manifests, annotations };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  const e = asAbort(signal);
+  if (e !== undefined) throw e;
+}

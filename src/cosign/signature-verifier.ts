@@ -1,0 +1,243 @@
+import { asAbort, PromoteError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Descriptor, Registry, Repository } from '../oci/types.js';
+import { isRecord, sha256Hex, sha256HexOf } from './encoding.js';
+import { DSSE_MEDIA_TYPE } from './in-toto.js';
+import type { Policy } from './policy.js';
+import { SIMPLE_SIGNING_MEDIA_TYPE } from './simple-signing.js';
+import { signatureTag } from './signature-tags.js';
+import { verifyAttestationLayer, verifyBundleBlob, verifySimpleSigningLayer, type SignatureVerdict, type SubjectContext } from './signature-checks.js';
+import { BUNDLE_MEDIA_TYPE_PREFIX } from './sigstore-verification.js';
+import { parseStrictJson } from './strict-json.js';
+import { FAILURE_REASONS, type ArtifactVerification, type FailureReason, type SignatureCheck, type SignatureFormat } from './verification-result.js';
+
+/** cosign's reader limits (`pkg/oci/remote/signatures.go`). */
+export interface VerificationLimits {
+  /** Layers read from a `.sig`/`.att` image; more is refused as a whole. @defaultValue 1000 */
+  maxLayers?: number;
+  /** Largest payload or bundle blob; a bigger descriptor is refused before download. @defaultValue 128 MiB */
+  maxPayloadBytes?: number;
+  /** Referrers examined per digest. @defaultValue 1000 */
+  maxReferrers?: number;
+  /** Blobs fetched at once. @defaultValue 4 */
+  concurrency?: number;
+}
+
+export interface SignatureVerifierDeps {
+  registry: Registry;
+  log: Logger;
+  limits?: VerificationLimits;
+}
+
+export const DEFAULT_LIMITS: Required<VerificationLimits> = {
+  maxLayers: 1000,
+  maxPayloadBytes: 128 * 1024 * 1024,
+  maxReferrers: 1000,
+  concurrency: 4,
+};
+
+/**
+ * Content problems that make one signature fail instead of the whole verification: a registry that serves
+ * a missing, oversized or corrupted signature object is hostile input, not an outage.
+ */
+const CONTENT_ERRORS: readonly ErrorCode[] = ['BLOB_NOT_FOUND', 'DIGEST_MISMATCH', 'BLOB_TOO_LARGE', 'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID', 'MANIFEST_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+
+function isContentError(e: unknown): e is PromoteError {
+  return e instanceof PromoteError && CONTENT_ERRORS.includes(e.code);
+}
+
+/**
+ * Finds and verifies the cosign signatures of a manifest digest: sigstore bundles among its referrers
+ * (cosign v3), layers of `sha256-<hex>.sig` (legacy), and, when the policy asks for attestations, `.att`
+ * layers. An artifact passes when `threshold` distinct authorities each have a fully passing signature
+ * and every required attestation was verified by one of the authorities.
+ */
+export class SignatureVerifier {
+  readonly #registry: Registry;
+  readonly #log: Logger;
+  readonly #limits: Required<VerificationLimits>;
+
+  constructor(deps: SignatureVerifierDeps) {
+    this.#registry = deps.registry;
+    this.#log = deps.log.child({ component: 'signature-verifier' });
+    this.#limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  }
+
+  /** Verifies the signatures of one manifest digest in `repo` against `policy`. Never throws for a failed verification (that is a result); throws PromoteError only for I/O failures. */
+  async verify(subject: { repo: Repository; digest: string }, policy: Policy, signal?: AbortSignal): Promise<ArtifactVerification> {
+    const hex = sha256HexOf(subject.digest);
+    if (hex === undefined) throw new PromoteError('UNSUPPORTED_DIGEST', `${subject.digest}: only sha256 digests can carry cosign signatures`);
+    const ctx: SubjectContext = { repo: subject.repo, digest: subject.digest, policy };
+    const checks: SignatureCheck[] = [];
+    checks.push(...(await this.#bundles(ctx, signal)));
+    checks.push(...(await this.#legacy(ctx, 'sig', signal)));
+    if (policy.attestations.length > 0) checks.push(...(await this.#legacy(ctx, 'att', signal)));
+    const result = summarise(subject.digest, checks, policy);
+    this.#log.debug(
+      { repository: `${subject.repo.registry}/${subject.repo.repository}`, digest: subject.digest, passed: result.passed, signatures: checks.length, reasons: result.reasons },
+      'verified signatures',
+    );
+    return result;
+  }
+
+  /** Sigstore bundles among the referrers (API or `sha256-<hex>` fallback index, as the registry client does). */
+  async #bundles(ctx: SubjectContext, signal: AbortSignal | undefined): Promise<SignatureCheck[]> {
+    const referrers = await this.#registry.listReferrers(ctx.repo, ctx.digest, signal);
+    const candidates = referrers.filter((d) => d.artifactType === undefined || d.artifactType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+    if (candidates.length > this.#limits.maxReferrers) {
+      return [failedCheck('bundle', `referrers of ${ctx.digest}`, 'signature invalid', `${candidates.length} referrers exceed the limit of ${this.#limits.maxReferrers}; none were read`)];
+    }
+    const out = await mapLimit(candidates, this.#limits.concurrency, (d) => this.#bundle(ctx, d, signal));
+    return out.filter((c): c is SignatureCheck => c !== undefined);
+  }
+
+  async #bundle(ctx: SubjectContext, referrer: Descriptor, signal: AbortSignal | undefined): Promise<SignatureCheck | undefined> {
+    throwIfAborted(signal);
+    const source = referrer.digest;
+    let manifestBytes: Buffer | undefined;
+    try {
+      manifestBytes = (await this.#registry.findManifest({ ...ctx.repo, digest: referrer.digest }, {}, signal))?.bytes;
+    } catch (e) {
+      if (isContentError(e)) return failedCheck('bundle', source, 'signature invalid', `referrer manifest unreadable: ${e.message}`);
+      throw e;
+    }
+    if (manifestBytes === undefined) return failedCheck('bundle', source, 'signature invalid', `referrer manifest ${referrer.digest} is listed but not found`);
+    const parsed = parseStrictJson(manifestBytes.toString('utf8'));
+    if (!parsed.ok || !isRecord(parsed.value)) return failedCheck('bundle', source, 'signature invalid', `referrer manifest is not valid JSON${parsed.ok ? '' : ` (${parsed.error})`}`);
+    const m = parsed.value;
+    const config = isRecord(m['config']) ? m['config'] : {};
+    const type = typeof m['artifactType'] === 'string' ? m['artifactType'] : typeof config['mediaType'] === 'string' ? config['mediaType'] : '';
+    // Not a sigstore bundle (an SBOM, an imgpkg artifact…): not a signature at all.
+    if (!type.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) return undefined;
+    const layers = (Array.isArray(m['layers']) ? m['layers'] : []).filter((l): l is Record<string, unknown> => isRecord(l) && typeof l['mediaType'] === 'string' && l['mediaType'].startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+    const layer = layers[0];
+    if (layers.length !== 1 || layer === undefined) return failedCheck('bundle', source, 'signature invalid', `referrer has ${layers.length} bundle layers, expected exactly one`);
+    const desc = layerDescriptor(layer);
+    if (desc === undefined) return failedCheck('bundle', source, 'signature invalid', 'bundle layer descriptor is malformed');
+    const blob = await this.#readPayload(ctx.repo, desc, signal);
+    if (typeof blob === 'string') return failedCheck('bundle', source, 'signature invalid', blob, desc.digest);
+    const verdict = verifyBundleBlob(blob, ctx);
+    return toCheck(verdict.isSignature === false ? 'bundle-attestation' : 'bundle', source, verdict, desc.digest);
+  }
+
+  /** The layers of `sha256-<hex>.sig` or `.att`. */
+  async #legacy(ctx: SubjectContext, suffix: 'sig' | 'att', signal: AbortSignal | undefined): Promise<SignatureCheck[]> {
+    throwIfAborted(signal);
+    const tag = signatureTag(ctx.digest, suffix);
+    const format: SignatureFormat = suffix === 'sig' ? 'legacy' : 'legacy-attestation';
+    let raw;
+    try {
+      raw = await this.#registry.findManifest({ ...ctx.repo, tag }, {}, signal);
+    } catch (e) {
+      if (isContentError(e)) return [failedCheck(format, tag, 'signature invalid', `signature image unreadable: ${e.message}`)];
+      throw e;
+    }
+    if (raw === undefined) return [];
+    const parsed = parseStrictJson(raw.bytes.toString('utf8'));
+    if (!parsed.ok || !isRecord(parsed.value) || !Array.isArray(parsed.value['layers'])) {
+      return [failedCheck(format, tag, 'signature invalid', 'signature image manifest has no layer list')];
+    }
+    const layers = parsed.value['layers'] as unknown[];
+    if (layers.length > this.#limits.maxLayers) {
+      return [failedCheck(format, tag, 'signature invalid', `signature image has ${layers.length} layers; more than ${this.#limits.maxLayers} are refused`)];
+    }
+    const wanted = suffix === 'sig' ? SIMPLE_SIGNING_MEDIA_TYPE : DSSE_MEDIA_TYPE;
+    return mapLimit(layers.map((l, i) => [l, i] as const), this.#limits.concurrency, async ([l, i]) => {
+      const source = `${tag}[${i}]`;
+      const desc = isRecord(l) ? layerDescriptor(l) : undefined;
+      if (desc === undefined) return failedCheck(format, source, 'signature invalid', 'layer descriptor is malformed');
+      if (desc.mediaType !== wanted) return failedCheck(format, source, 'signature invalid', `layer media type ${desc.mediaType} is not ${wanted}`, desc.digest);
+      const blob = await this.#readPayload(ctx.repo, desc, signal);
+      if (typeof blob === 'string') return failedCheck(format, source, 'signature invalid', blob, desc.digest);
+      const annotations = desc.annotations ?? {};
+      const verdict = suffix === 'sig' ? verifySimpleSigningLayer(blob, annotations, ctx) : verifyAttestationLayer(blob, annotations, ctx);
+      return toCheck(format, source, verdict, desc.digest);
+    });
+  }
+
+  /** Reads a payload blob within the cap (refused by descriptor size before any download); a problem is a string. */
+  async #readPayload(repo: Repository, desc: Descriptor, signal: AbortSignal | undefined): Promise<Buffer | string> {
+    throwIfAborted(signal);
+    if (desc.size > this.#limits.maxPayloadBytes) {
+      return `payload of ${desc.size} bytes exceeds the limit of ${this.#limits.maxPayloadBytes}; not downloaded`;
+    }
+    let blob: Buffer;
+    try {
+      blob = await this.#registry.readBlob(repo, desc.digest, Math.min(desc.size, this.#limits.maxPayloadBytes), signal);
+    } catch (e) {
+      if (isContentError(e)) return `payload ${desc.digest} unreadable: ${e.message}`;
+      throw e;
+    }
+    // The client verifies digests; checked again because signature trust rests on it.
+    if (blob.length !== desc.size || `sha256:${sha256Hex(blob)}` !== desc.digest) return `payload bytes do not match ${desc.digest}`;
+    return blob;
+  }
+}
+
+function layerDescriptor(l: Record<string, unknown>): (Descriptor & { annotations?: Readonly<Record<string, string>> }) | undefined {
+  const { mediaType, digest, size, annotations } = l;
+  if (typeof mediaType !== 'string' || typeof digest !== 'string' || !Number.isSafeInteger(size) || (size as number) < 0) return undefined;
+  if (sha256HexOf(digest) === undefined) return undefined;
+  let ann: Record<string, string> | undefined;
+  if (annotations !== undefined) {
+    if (!isRecord(annotations) || !Object.values(annotations).every((v) => typeof v === 'string')) return undefined;
+    ann = annotations as Record<string, string>;
+  }
+  return { mediaType, digest, size: size as number, ...(ann === undefined ? {} : { annotations: ann }) };
+}
+
+function failedCheck(format: SignatureFormat, source: string, reason: FailureReason, detail: string, blobDigest?: string): SignatureCheck {
+  return { format, source, passed: false, authorities: [], reason, detail, ...(blobDigest === undefined ? {} : { blobDigest }) };
+}
+
+function toCheck(format: SignatureFormat, source: string, v: SignatureVerdict, blobDigest: string): SignatureCheck {
+  const { isSignature: _ignored, ...rest } = v;
+  return { format, source, blobDigest, ...rest };
+}
+
+const SIGNATURE_FORMATS: readonly SignatureFormat[] = ['legacy', 'bundle'];
+
+/** Threshold over distinct authorities, attestation requirements, reasons in catalogue order. */
+export function summarise(digest: string, checks: SignatureCheck[], policy: Policy): ArtifactVerification {
+  const signatures = checks.filter((c) => SIGNATURE_FORMATS.includes(c.format));
+  const passedNames = new Set(signatures.filter((c) => c.passed).flatMap((c) => c.authorities));
+  const authoritiesPassed = policy.authorities.map((a) => a.name).filter((n) => passedNames.has(n));
+  const attestationsMissing = policy.attestations
+    .map((a) => a.predicateType)
+    .filter((t) => !checks.some((c) => c.passed && !SIGNATURE_FORMATS.includes(c.format) && c.predicateType === t));
+  const enough = authoritiesPassed.length >= policy.threshold;
+  const reasons = new Set<FailureReason>();
+  if (!enough) {
+    for (const c of signatures) if (!c.passed && c.reason !== undefined) reasons.add(c.reason);
+    if (reasons.size === 0) reasons.add('no signatures found');
+  }
+  if (attestationsMissing.length > 0) reasons.add('attestation missing');
+  const ordered = FAILURE_REASONS.filter((r) => reasons.has(r));
+  return {
+    digest,
+    passed: enough && attestationsMissing.length === 0,
+    authoritiesPassed,
+    signatures: checks,
+    reasons: ordered,
+    ...(attestationsMissing.length > 0 ? { attestationsMissing } : {}),
+  };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  const e = asAbort(signal);
+  if (e !== undefined) throw e;
+}
+
+/** `Promise.all` over `items` with at most `limit` in flight; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,329 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PromotionEngine, type PlanRequest, type PromotionResult } from '../../../src/promote/index.js';
+import { RegistryClient, staticKeychain, chainKeychains, type Keychain } from '../../../src/oci/index.js';
+import { silentLogger } from '../../../src/log.js';
+import { DEFAULT_BUNDLE_LAYER_LIMITS } from '../../../src/bundle/index.js';
+import { isPromoteError, type ErrorCode } from '../../../src/errors.js';
+import { startRegistry, TEST_PASSWORD, TEST_USERNAME, type TestRegistry } from '../../support/registry.js';
+import { RawClient } from '../../support/raw-client.js';
+import { FaultProxy } from '../../support/fault-proxy.js';
+import {
+  Fixtures, buildPromotionFixture, gzipBomb, imgpkgTag, locationsTag, randomLayer, readTar, type PromotionFixture,
+} from '../../support/fixtures.js';
+
+const run = promisify(execFile);
+const ALL = { signatures: true, attestations: true, sboms: true, referrers: true };
+
+function client(registries: readonly { host: string }[], keychain?: Keychain): RegistryClient {
+  return new RegistryClient({
+    insecure: registries.map((r) => r.host),
+    ...(keychain ? { keychain } : {}),
+    retry: { baseDelayMs: 10, maxDelayMs: 200 },
+    logger: silentLogger(),
+  });
+}
+
+function request(src: { host: string }, srcRepo: string, tag: string, dst: { host: string }, dstRepo: string, attached = ALL): PlanRequest {
+  return {
+    source: { registry: src.host, repository: srcRepo, tag },
+    target: { registry: dst.host, repository: dstRepo },
+    attached,
+  };
+}
+
+async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (isPromoteError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected the promotion to fail');
+}
+
+describe('PromotionEngine', () => {
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  let fixture: PromotionFixture;
+
+  beforeAll(async () => {
+    [src, dst] = await Promise.all([startRegistry({ accessLog: true }), startRegistry({ accessLog: true })]);
+    fixture = await buildPromotionFixture(src, 'dev/app');
+  });
+  afterAll(async () => {
+    await Promise.all([src?.stop(), dst?.stop()]);
+  });
+
+  describe('when promoting a signed bundle to another registry', () => {
+    let proxy: FaultProxy;
+    let result: PromotionResult;
+    const target = 'prod/app';
+
+    beforeAll(async () => {
+      proxy = await FaultProxy.start(dst);
+      const registry = client([src, proxy]);
+      try {
+        result = await new PromotionEngine({ registry, log: silentLogger() })
+          .promote(request(src, 'dev/app', 'v1', proxy, target));
+      } finally {
+        await registry.close();
+      }
+    });
+    afterAll(async () => proxy?.stop());
+
+    it('stores every manifest of the closure byte for byte', async () => {
+      const from = RawClient.for(src);
+      const to = RawClient.for(dst);
+      for (const digest of fixture.expected.manifests) {
+        const [a, b] = await Promise.all([from.getManifest('dev/app', digest), to.getManifest(target, digest)]);
+        expect(b.bytes.equals(a.bytes), digest).toBe(true);
+        expect(b.mediaType).toBe(a.mediaType);
+      }
+      for (const blob of fixture.expected.blobs) expect(await to.blobExists(target, blob), blob).toBe(true);
+    });
+
+    it('writes every tag imgpkg writes, plus .att, .sbom and the referrers index', async () => {
+      const tags = await RawClient.for(dst).listTags(target);
+      expect(tags).toEqual(expect.arrayContaining([...fixture.expected.tags].filter((t) => !isReferrerImgpkgTag(t, fixture))));
+      expect(result.sourceDigest).toBe(fixture.root.digest);
+      expect(result.tags).toEqual(['v1']);
+    });
+
+    it('agrees with skopeo, an independent client, on the bundle bytes', async () => {
+      const { stdout } = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${dst.host}/${target}:v1`], { encoding: 'buffer' });
+      expect(Buffer.from(stdout).equals(fixture.root.manifest)).toBe(true);
+    });
+
+    it('writes the bundle tag last', () => {
+      const puts = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'));
+      expect(puts.at(-1)?.path).toBe(`/v2/${target}/manifests/v1`);
+      expect(puts.filter((r) => r.path.endsWith('/manifests/v1'))).toHaveLength(1);
+    });
+
+    it('writes imgpkg\'s image-locations for both bundles', async () => {
+      const to = RawClient.for(dst);
+      const yaml = async (bundle: string) => {
+        const m = JSON.parse((await to.getManifest(target, locationsTag(bundle))).bytes.toString());
+        const entries = await readTar(await to.getBlob(target, m.layers[0].digest));
+        return entries.find((e) => e.name.endsWith('image-locations.yml'))!.content.toString();
+      };
+      const sorted = (xs: { image: string; isBundle: boolean }[]) => xs.sort((a, b) => (a.image < b.image ? -1 : 1))
+        .map((x) => `- image: ${x.image}\n  isBundle: ${x.isBundle}\n`).join('');
+      expect(await yaml(fixture.root.digest)).toBe(`---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n${sorted([
+        { image: fixture.web.ref, isBundle: false }, { image: fixture.api.ref, isBundle: false },
+        { image: fixture.multiArch.ref, isBundle: false }, { image: fixture.nested.ref, isBundle: true }])}kind: ImageLocations\n`);
+      expect(await yaml(fixture.nested.digest)).toContain(`- image: ${fixture.worker.ref}\n  isBundle: false\n`);
+    });
+
+    it('reports what it copied', () => {
+      expect(result.counts.artifactsPresent).toBe(0);
+      expect(result.counts.blobs.uploaded).toBe(fixture.expected.blobs.length);
+      expect(result.counts.bundles).toBe(2);
+    });
+
+    describe('and promoting it again', () => {
+      it('moves no blob and rewrites only the bundle tag', async () => {
+        proxy.clearRequests();
+        const registry = client([src, proxy]);
+        const again = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, 'dev/app', 'v1', proxy, target));
+        await registry.close();
+        expect(again.counts.artifactsCopied).toBe(0);
+        expect(again.counts.blobs).toMatchObject({ uploaded: 0, mounted: 0 });
+        const writes = proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'PATCH');
+        expect(writes.map((w) => w.path)).toEqual([`/v2/${target}/manifests/v1`]);
+        // One blob read per bundle: the target's locations layer, for the isBundle flags.
+        expect(proxy.requests.filter((r) => r.path.includes('/blobs/sha256:'))).toHaveLength(2);
+      });
+    });
+  });
+
+  describe('when source and target are repositories of one registry', () => {
+    it('mounts every blob instead of uploading it', async () => {
+      const registry = client([src]);
+      const result = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, 'dev/app', 'v1', src, 'test/app'));
+      await registry.close();
+      expect(result.counts.blobs.uploaded).toBe(0);
+      expect(result.counts.blobs.mounted).toBe(fixture.expected.blobs.length);
+      expect((await RawClient.for(src).getManifest('test/app', 'v1')).digest).toBe(fixture.root.digest);
+    });
+  });
+
+  describe('when the registries require credentials', () => {
+    let basic: TestRegistry;
+    let token: TestRegistry;
+    beforeAll(async () => {
+      [basic, token] = await Promise.all([startRegistry({ auth: 'basic' }), startRegistry({ auth: 'token' })]);
+      await buildPromotionFixture(token, 'dev/app', { seed: 'auth' });
+    });
+    afterAll(async () => Promise.all([basic?.stop(), token?.stop()]));
+
+    it('reads with a bearer token and writes with basic auth', async () => {
+      const creds = staticKeychain({ username: TEST_USERNAME, password: TEST_PASSWORD });
+      const registry = client([basic, token], creds);
+      const result = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(token, 'dev/app', 'v1', basic, 'prod/app'));
+      await registry.close();
+      expect(result.counts.artifactsCopied).toBeGreaterThan(5);
+      expect((await RawClient.for(basic).getManifest('prod/app', 'v1')).digest).toBe(result.sourceDigest);
+      expect(token.tokenServer!.tokensIssued).toBeGreaterThan(0);
+    });
+
+    it('fails with REGISTRY_UNAUTHORIZED on a wrong password, naming no secret, writing no tag', async () => {
+      const wrong = chainKeychains(staticKeychain({ username: TEST_USERNAME, password: 'hunter2-wrong' }, { hosts: [basic.host] }),
+        staticKeychain({ username: TEST_USERNAME, password: TEST_PASSWORD }));
+      const registry = client([basic, token], wrong);
+      const f = await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(token, 'dev/app', 'v1', basic, 'prod/wrong')));
+      await registry.close();
+      expect(f.code).toBe('REGISTRY_UNAUTHORIZED');
+      expect(f.message).toContain(basic.host);
+      expect(f.message).not.toContain('hunter2');
+      expect(await RawClient.for(basic).listTags('prod/wrong')).toEqual([]);
+    });
+  });
+
+  describe('when the input is bad', () => {
+    const fx = () => new Fixtures(RawClient.for(src));
+    const promote = async (repo: string, tag: string, options = {}) => {
+      const registry = client([src, dst]);
+      try {
+        return await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, repo, tag, dst, `bad/${repo}`), options));
+      } finally {
+        await registry.close();
+      }
+    };
+    const expectNoTag = async (repo: string) => expect(await RawClient.for(dst).listTags(`bad/${repo}`)).not.toContain('v1');
+
+    it('refuses a plain image: NOT_A_BUNDLE', async () => {
+      await fx().pushImage('plain', { layers: [await randomLayer(64, 'plain')], tag: 'v1' });
+      const f = await promote('plain', 'v1');
+      expect(f.code).toBe('NOT_A_BUNDLE');
+      expect(f.message).toContain(`${src.host}/plain:v1`);
+      await expectNoTag('plain');
+    });
+
+    it('refuses a tag in images.yml: IMAGES_LOCK_INVALID naming the image', async () => {
+      await fx().pushBundle('tagged', { images: [`${src.host}/dev/app:v1`], tag: 'v1' });
+      const f = await promote('tagged', 'v1');
+      expect(f.code).toBe('IMAGES_LOCK_INVALID');
+      expect(f.message).toContain(`${src.host}/dev/app:v1`);
+      await expectNoTag('tagged');
+    });
+
+    it('refuses a missing referenced image: MANIFEST_NOT_FOUND naming it', async () => {
+      const ghost = `${src.host}/nowhere/app@sha256:${'0'.repeat(64)}`;
+      await fx().pushBundle('ghost', { images: [fixture.web.ref, ghost], tag: 'v1' });
+      const f = await promote('ghost', 'v1');
+      expect(f.code).toBe('MANIFEST_NOT_FOUND');
+      expect(f.message).toContain(ghost);
+      await expectNoTag('ghost');
+    });
+
+    it('refuses path traversal in the bundle layer', async () => {
+      await fx().pushBundle('traversal', { images: [fixture.web.ref], tag: 'v1', extraTarEntries: [{ name: '../../etc/cron.d/evil', content: 'x' }] });
+      const f = await promote('traversal', 'v1');
+      expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
+      expect(f.message).toContain('../../etc/cron.d/evil');
+      await expectNoTag('traversal');
+    });
+
+    it('refuses a gzip bomb', async () => {
+      await fx().rawBundle('bomb', { gzipBytes: gzipBomb(256 * 1024 * 1024), tag: 'v1' });
+      const f = await promote('bomb', 'v1', { layerLimits: { ...DEFAULT_BUNDLE_LAYER_LIMITS, maxDecompressedBytes: 16 * 1024 * 1024 } });
+      expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
+      expect(f.message).toMatch(/decompresses to more than/);
+      await expectNoTag('bomb');
+    });
+
+    it('refuses an oversized images.yml', async () => {
+      const big = `# ${'x'.repeat(9 * 1024 * 1024)}\n`;
+      await fx().rawBundle('huge', { tarEntries: [{ name: '.imgpkg/images.yml', content: big }], tag: 'v1' });
+      const f = await promote('huge', 'v1');
+      expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
+      expect(f.message).toContain('.imgpkg/images.yml');
+      await expectNoTag('huge');
+    });
+
+    it('refuses a manifest over 4 MiB: MANIFEST_TOO_LARGE', async () => {
+      // Distribution refuses to accept such a manifest, but may still serve one (older data, other registries):
+      // store it as a blob and link it as a manifest revision behind the registry's back.
+      const layer = await randomLayer(64, 'big');
+      const small = await fx().pushImage('toolarge', { layers: [layer], oci: true });
+      const manifest = JSON.parse(small.manifest.toString());
+      const bytes = Buffer.from(JSON.stringify({ ...manifest, annotations: { padding: 'x'.repeat(4 * 1024 * 1024 + 10) } }));
+      const digest = await RawClient.for(src).pushBlob('toolarge', bytes);
+      const revision = join(src.dir, 'store', 'docker', 'registry', 'v2', 'repositories', 'toolarge', '_manifests', 'revisions', 'sha256', digest.slice(7));
+      await mkdir(revision, { recursive: true });
+      await writeFile(join(revision, 'link'), digest);
+      await fx().pushBundle('toolarge', { images: [`${src.host}/toolarge@${digest}`], tag: 'v1' });
+      const f = await promote('toolarge', 'v1');
+      expect(f.code).toBe('MANIFEST_TOO_LARGE');
+      await expectNoTag('toolarge');
+    });
+
+    it('refuses a bundle layer of another media type', async () => {
+      await fx().rawBundle('ocilayer', { layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', tag: 'v1' });
+      const f = await promote('ocilayer', 'v1');
+      expect(f.code).toBe('BUNDLE_INVALID');
+      expect(f.message).toContain('application/vnd.oci.image.layer.v1.tar+gzip');
+      await expectNoTag('ocilayer');
+    });
+
+    it('refuses a blob whose bytes do not match its digest: DIGEST_MISMATCH', async () => {
+      const layer = await randomLayer(256 * 1024, 'corrupt');
+      const image = await fx().pushImage('corrupt', { layers: [layer] });
+      await fx().pushBundle('corrupt', { images: [image.ref], tag: 'v1' });
+      // Rot the stored bytes behind the registry's back; Distribution serves them without re-hashing.
+      const hex = image.layerDigests[0]!.slice('sha256:'.length);
+      const file = join(src.dir, 'store', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+      const bytes = await readFile(file);
+      bytes[bytes.length >> 1]! ^= 0xff;
+      await writeFile(file, bytes);
+      const f = await promote('corrupt', 'v1');
+      expect(f.code).toBe('DIGEST_MISMATCH');
+      expect(f.message).toContain(image.layerDigests[0]!);
+      await expectNoTag('corrupt');
+      expect(await RawClient.for(dst).blobExists('bad/corrupt', image.layerDigests[0]!)).toBe(false);
+    });
+  });
+
+  describe('when the source registry fails transiently', () => {
+    it('retries 503, 429 with Retry-After and connection resets, and completes', async () => {
+      const proxy = await FaultProxy.start(src);
+      try {
+        const m503 = proxy.inject({ match: (r) => r.method === 'GET' && r.path.endsWith('/manifests/v1'), times: 1, action: 'status', status: 503 });
+        const m429 = proxy.inject({ match: (r) => r.method === 'GET' && r.path.includes('/blobs/'), times: 1, action: 'status', status: 429, retryAfter: '1' });
+        const reset = proxy.inject({ match: (r) => r.method === 'GET' && r.path.includes('/blobs/'), times: 1, action: 'reset' });
+        const registry = client([proxy, dst]);
+        const started = performance.now();
+        const result = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(proxy, 'dev/app', 'v1', dst, 'retry/app'));
+        await registry.close();
+        expect(result.sourceDigest).toBe(fixture.root.digest);
+        expect([m503.hits, m429.hits, reset.hits]).toEqual([1, 1, 1]);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(900); // Retry-After: 1 was honoured
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('does not retry a permanent failure', async () => {
+      const proxy = await FaultProxy.start(src);
+      try {
+        const registry = client([proxy, dst]);
+        const f = await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(proxy, 'dev/app', 'no-such-tag', dst, 'retry/none')));
+        await registry.close();
+        expect(f.code).toBe('MANIFEST_NOT_FOUND');
+        expect(proxy.requests.filter((r) => r.path.endsWith('/manifests/no-such-tag'))).toHaveLength(1);
+      } finally {
+        await proxy.stop();
+      }
+    });
+  });
+});
+
+/** The referrer manifest is PUT by digest, as cosign does, so it has no `.imgpkg` tag of its own. */
+function isReferrerImgpkgTag(tag: string, fixture: PromotionFixture): boolean {
+  return tag === imgpkgTag(fixture.referrer.digest);
+}

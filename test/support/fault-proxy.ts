@@ -1,0 +1,224 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import {
+  Agent as HttpAgent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TestRegistry } from './registry.js';
+
+/** What a fault rule's `match` sees. */
+export interface ProxiedRequest {
+  readonly method: string;
+  /** Path without the query string, e.g. `/v2/app/manifests/v1`. */
+  readonly path: string;
+  /** Query string without `?`; `''` when none. */
+  readonly query: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** A fault injected instead of forwarding a matching request, at most `times` times. */
+export type FaultRule =
+  | {
+      readonly match: (req: ProxiedRequest) => boolean;
+      readonly times: number;
+      /** Answer `status` with a Distribution error body (`UNAVAILABLE` / `TOOMANYREQUESTS`). */
+      readonly action: 'status';
+      readonly status: 503 | 429;
+      /** `Retry-After` header value, e.g. `'1'` or an HTTP date. @defaultValue no header */
+      readonly retryAfter?: string;
+    }
+  | {
+      readonly match: (req: ProxiedRequest) => boolean;
+      readonly times: number;
+      /** Destroy the client socket before answering (the client sees a connection reset / socket hang-up). */
+      readonly action: 'reset';
+    };
+
+/** One request the proxy received. */
+export interface RecordedRequest extends Omit<ProxiedRequest, 'headers'> {
+  /** 0-based arrival order. */
+  readonly seq: number;
+  /** Status sent to the client; `undefined` for a reset or while still in flight. */
+  status: number | undefined;
+  /** Set when a fault rule answered instead of the registry. */
+  readonly fault?: 'status' | 'reset';
+}
+
+/** Live view of an injected rule. */
+export interface FaultHandle {
+  /** How many more times the rule fires. */
+  readonly remaining: number;
+  /** How many times it has fired. */
+  readonly hits: number;
+}
+
+/**
+ * A streaming reverse proxy (node:http on 127.0.0.1:0) in front of a {@link TestRegistry}: records every request in
+ * arrival order and injects faults per rule. Bodies stream through unbuffered. The `Host` header is forwarded and
+ * `X-Forwarded-Proto: http` set, so upload `Location`s the registry builds point back at the proxy. Token requests go
+ * to the realm directly and are not seen here.
+ *
+ * @example
+ * const proxy = await FaultProxy.start(registry);
+ * proxy.inject({ match: (r) => r.method === 'PUT' && r.path.includes('/manifests/'), times: 1, action: 'status', status: 503 });
+ * const client = new RawClient({ baseUrl: proxy.url });
+ */
+export class FaultProxy {
+  readonly target: TestRegistry;
+  readonly #server: Server;
+  readonly #agent: HttpAgent;
+  readonly #ca: string | undefined;
+  readonly #rules: { rule: FaultRule; remaining: number; hits: number }[] = [];
+  readonly #requests: RecordedRequest[] = [];
+  #seq = 0;
+  #stopped: Promise<void> | undefined;
+
+  private constructor(target: TestRegistry, server: Server) {
+    this.target = target;
+    this.#server = server;
+    this.#ca = target.caFile === undefined ? undefined : readFileSync(target.caFile, 'utf8');
+    this.#agent = target.tls ? new HttpsAgent({ keepAlive: true, ...(this.#ca === undefined ? {} : { ca: this.#ca }) }) : new HttpAgent({ keepAlive: true });
+  }
+
+  /** Starts a plain-HTTP proxy for `target` (which may itself be HTTPS). */
+  static async start(target: TestRegistry): Promise<FaultProxy> {
+    const server = createServer();
+    const proxy = new FaultProxy(target, server);
+    server.on('request', (req, res) => proxy.#handle(req, res));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return proxy;
+  }
+
+  /** `127.0.0.1:<port>` of the proxy. */
+  get host(): string {
+    return `127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  /** `http://127.0.0.1:<port>`. */
+  get url(): string {
+    return `http://${this.host}`;
+  }
+
+  /** Every request so far, in arrival order. */
+  get requests(): readonly RecordedRequest[] {
+    return this.#requests;
+  }
+
+  /** Adds a rule; rules are tried in the order added, the first live match fires. */
+  inject(rule: FaultRule): FaultHandle {
+    const entry = { rule, remaining: rule.times, hits: 0 };
+    this.#rules.push(entry);
+    return {
+      get remaining() {
+        return entry.remaining;
+      },
+      get hits() {
+        return entry.hits;
+      },
+    };
+  }
+
+  /** Removes every rule. */
+  clearFaults(): void {
+    this.#rules.length = 0;
+  }
+
+  /** Forgets the recorded requests (sequence numbers keep counting). */
+  clearRequests(): void {
+    this.#requests.length = 0;
+  }
+
+  /** Closes the listener, client connections and upstream connections. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+      this.#agent.destroy();
+    });
+    return this.#stopped;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const seen: ProxiedRequest = {
+      method: req.method ?? 'GET',
+      path: q < 0 ? target : target.slice(0, q),
+      query: q < 0 ? '' : target.slice(q + 1),
+      headers: req.headers,
+    };
+    const rule = this.#rules.find((r) => r.remaining > 0 && r.rule.match(seen));
+    const record: RecordedRequest = {
+      seq: this.#seq++,
+      method: seen.method,
+      path: seen.path,
+      query: seen.query,
+      status: undefined,
+      ...(rule === undefined ? {} : { fault: rule.rule.action }),
+    };
+    this.#requests.push(record);
+    if (rule !== undefined) {
+      rule.remaining--;
+      rule.hits++;
+      return answerFault(rule.rule, req, res, record);
+    }
+    this.#forward(req, res, record, target);
+  }
+
+  #forward(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, target: string): void {
+    const upstreamUrl = new URL(target, this.target.url);
+    const request = this.target.tls ? httpsRequest : httpRequest;
+    const upstream = request(upstreamUrl, {
+      method: req.method,
+      headers: { ...req.headers, 'x-forwarded-proto': 'http' },
+      agent: this.#agent,
+      ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+    });
+    upstream.on('response', (upRes) => {
+      record.status = upRes.statusCode;
+      const headers = { ...upRes.headers };
+      const location = headers.location;
+      if (location?.startsWith(this.target.url)) headers.location = this.url + location.slice(this.target.url.length);
+      res.writeHead(upRes.statusCode ?? 502, headers);
+      upRes.pipe(res);
+      upRes.on('error', () => res.destroy());
+    });
+    upstream.on('error', () => {
+      if (res.headersSent) res.destroy();
+      else {
+        record.status = 502;
+        res.writeHead(502, { 'Content-Type': 'text/plain' }).end('fault proxy: upstream error');
+      }
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+}
+
+function answerFault(rule: FaultRule, req: IncomingMessage, res: ServerResponse, record: RecordedRequest): void {
+  if (rule.action === 'reset') {
+    req.socket.destroy();
+    return;
+  }
+  req.resume(); // drain any upload body so the client is not cut off mid-write
+  const code = rule.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE';
+  const body = Buffer.from(JSON.stringify({ errors: [{ code, message: `injected ${rule.status}`, detail: null }] }));
+  record.status = rule.status;
+  res.writeHead(rule.status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': body.length,
+    'Docker-Distribution-Api-Version': 'registry/2.0',
+    ...(rule.retryAfter === undefined ? {} : { 'Retry-After': rule.retryAfter }),
+  });
+  res.end(body);
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { isPromoteError } from '../../../src/errors.js';
+import { Authenticator, type TokenFetch } from '../../../src/oci/authenticator.js';
+import { staticKeychain, type Credential } from '../../../src/oci/index.js';
+
+const BEARER = { scheme: 'bearer', realm: 'https://auth.example/token', service: 'svc', scopes: [] } as const;
+
+interface Seen {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+function setup(options: { credential?: Credential; answer?: (n: number) => { status: number; body: unknown } } = {}) {
+  const seen: Seen[] = [];
+  let clock = 1_000_000;
+  const fetch: TokenFetch = async (req) => {
+    seen.push({ url: new URL(req.url), method: req.method, headers: req.headers, ...(req.body !== undefined && { body: req.body }) });
+    const { status, body } = options.answer?.(seen.length) ?? { status: 200, body: { token: `t${seen.length}`, expires_in: 300 } };
+    return { status, body: Buffer.from(JSON.stringify(body)) };
+  };
+  const auth = new Authenticator({
+    keychain: options.credential ? staticKeychain(options.credential) : { resolve: async () => undefined },
+    fetch,
+    now: () => clock,
+  });
+  return { auth, seen, advance: (ms: number) => (clock += ms) };
+}
+
+describe('Authenticator', () => {
+  describe('when no challenge has been seen', () => {
+    it('sends nothing', async () => {
+      const { auth, seen } = setup({ credential: { username: 'u', password: 'p' } });
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBeUndefined();
+      expect(seen).toHaveLength(0);
+    });
+  });
+
+  describe('when the registry wants Basic', () => {
+    it('sends the credentials without a token request', async () => {
+      const { auth, seen } = setup({ credential: { username: 'u', password: 'p' } });
+      auth.learn('r.example', { scheme: 'basic', realm: 'x' });
+      expect(await auth.authorization('r.example', [])).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+      expect(seen).toHaveLength(0);
+    });
+  });
+
+  describe('when the registry wants a bearer token', () => {
+    it('GETs the realm with service, repeated scope parameters and Basic credentials', async () => {
+      const { auth, seen } = setup({ credential: { username: 'u', password: 'p' } });
+      auth.learn('r.example', BEARER);
+      expect(await auth.authorization('r.example', ['repository:dst:pull,push', 'repository:src:pull'])).toBe('Bearer t1');
+      expect(seen[0]?.method).toBe('GET');
+      expect(seen[0]?.url.searchParams.get('service')).toBe('svc');
+      expect(seen[0]?.url.searchParams.getAll('scope')).toEqual(['repository:dst:pull,push', 'repository:src:pull']);
+      expect(seen[0]?.headers['authorization']).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+    });
+
+    it('caches per scope set, and a pull,push token serves pull', async () => {
+      const { auth, seen } = setup();
+      auth.learn('r.example', BEARER);
+      await auth.authorization('r.example', ['repository:a:pull,push']);
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer t1');
+      expect(await auth.authorization('r.example', ['repository:b:pull'])).toBe('Bearer t2');
+      expect(seen).toHaveLength(2);
+    });
+
+    it('shares one token request between concurrent callers', async () => {
+      const { auth, seen } = setup();
+      auth.learn('r.example', BEARER);
+      const all = await Promise.all([1, 2, 3].map(() => auth.authorization('r.example', ['repository:a:pull'])));
+      expect(new Set(all)).toEqual(new Set(['Bearer t1']));
+      expect(seen).toHaveLength(1);
+    });
+
+    it('refreshes shortly before expiry, defaulting expires_in to 60 s', async () => {
+      const { auth, seen, advance } = setup({ answer: (n) => ({ status: 200, body: { access_token: `a${n}` } }) });
+      auth.learn('r.example', BEARER);
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer a1');
+      advance(50_000);
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer a1');
+      advance(5_000); // 55 s: inside the 6 s safety margin of a 60 s token
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer a2');
+      expect(seen).toHaveLength(2);
+    });
+
+    it('drops an invalidated token', async () => {
+      const { auth } = setup();
+      auth.learn('r.example', BEARER);
+      const first = await auth.authorization('r.example', ['repository:a:pull']);
+      auth.invalidate('r.example', first ?? '');
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer t2');
+    });
+
+    it('exchanges an identity token by POST with the refresh_token grant', async () => {
+      const { auth, seen } = setup({ credential: { identityToken: 'refresh-me' }, answer: () => ({ status: 200, body: { access_token: 'acc' } }) });
+      auth.learn('r.example', BEARER);
+      expect(await auth.authorization('r.example', ['repository:a:pull', 'repository:b:pull'])).toBe('Bearer acc');
+      expect(seen[0]?.method).toBe('POST');
+      const form = new URLSearchParams(seen[0]?.body);
+      expect(form.get('grant_type')).toBe('refresh_token');
+      expect(form.get('refresh_token')).toBe('refresh-me');
+      expect(form.get('scope')).toBe('repository:a:pull repository:b:pull');
+      expect(form.get('service')).toBe('svc');
+    });
+
+    it('uses a registry token as is', async () => {
+      const { auth, seen } = setup({ credential: { registryToken: 'rt' } });
+      auth.learn('r.example', BEARER);
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer rt');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('reports a refused token request as REGISTRY_UNAUTHORIZED without the password', async () => {
+      const { auth } = setup({ credential: { username: 'u', password: 's3cret-pw' }, answer: () => ({ status: 401, body: {} }) });
+      auth.learn('r.example', BEARER);
+      const e = await auth.authorization('r.example', ['repository:a:pull']).catch((x: unknown) => x);
+      expect(isPromoteError(e, 'REGISTRY_UNAUTHORIZED')).toBe(true);
+      expect(String((e as Error).message)).toContain('r.example');
+      expect(String((e as Error).message)).not.toContain('s3cret-pw');
+    });
+  });
+});
