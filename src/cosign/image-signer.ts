@@ -2,7 +2,7 @@ import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
 import { asAbort, PromoteError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Registry, Repository } from '../oci/types.js';
+import type { Registry, Repository } from '../oci/index.js';
 import { encodeBase64, isRecord, ociDigest, sha256HexOf } from './encoding.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, serializeSignStatement } from './in-toto.js';
 import type { SigningKey } from './private-key.js';

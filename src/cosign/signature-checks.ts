@@ -2,7 +2,7 @@
  * Pure checks of one signature (a `.sig` layer, a `.att` layer, a sigstore bundle) against a policy: no
  * I/O, so the fixtures can be verified offline. The registry walk is in `signature-verifier.ts`.
  */
-import type { Repository } from '../oci/types.js';
+import type { Repository } from '../oci/index.js';
 import { annotationMismatches } from './annotations.js';
 import { checkLegacyLayer, checkSigstoreBundle, type AuthorityOutcome } from './authority-check.js';
 import { decodeBase64Lenient, sha256Hex, sha256HexOf } from './encoding.js';

@@ -1,6 +1,6 @@
 import { asAbort, PromoteError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Descriptor, Registry, Repository } from '../oci/types.js';
+import type { Descriptor, Registry, Repository } from '../oci/index.js';
 import { isRecord, sha256Hex, sha256HexOf } from './encoding.js';
 import { DSSE_MEDIA_TYPE } from './in-toto.js';
 import type { Policy } from './policy.js';
@@ -82,7 +82,14 @@ export class SignatureVerifier {
 
   /** Sigstore bundles among the referrers (API or `sha256-<hex>` fallback index, as the registry client does). */
   async #bundles(ctx: SubjectContext, signal: AbortSignal | undefined): Promise<SignatureCheck[]> {
-    const referrers = await this.#registry.listReferrers(ctx.repo, ctx.digest, signal);
+    let referrers: Descriptor[];
+    try {
+      referrers = await this.#registry.listReferrers(ctx.repo, ctx.digest, signal);
+    } catch (e) {
+      // A fallback index that is not an index (or not JSON) is hostile content, not an outage.
+      if (isContentError(e)) return [failedCheck('bundle', `referrers of ${ctx.digest}`, 'signature invalid', `referrer list unreadable: ${e.message}`)];
+      throw e;
+    }
     const candidates = referrers.filter((d) => d.artifactType === undefined || d.artifactType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
     if (candidates.length > this.#limits.maxReferrers) {
       return [failedCheck('bundle', `referrers of ${ctx.digest}`, 'signature invalid', `${candidates.length} referrers exceed the limit of ${this.#limits.maxReferrers}; none were read`)];

@@ -119,6 +119,8 @@ export class RegistryClient implements Registry {
   #ca: Promise<string[] | undefined> | undefined;
   /** Registries that answered the referrers API with anything but an OCI index: go straight to the tag. */
   readonly #noReferrersApi = new Set<string>();
+  /** Registries that answered the referrers API with an OCI index. */
+  readonly #referrersApiSeen = new Set<string>();
   /** `registry from` pairs (source repositories) whose mount the registry or token server refused. */
   readonly #mountRefused = new Set<string>();
   #closed = false;
@@ -567,7 +569,10 @@ export class RegistryClient implements Registry {
     checkDigest(digest, `referrers in ${formatRepository(repo)}`);
     if (!this.#noReferrersApi.has(repo.registry)) {
       const found = await this.#referrersApi(repo, digest, signal);
-      if (found !== undefined) return found;
+      if (found !== undefined) {
+        this.#referrersApiSeen.add(repo.registry);
+        return found;
+      }
       // OCI 1.1: a registry with the API answers 200 and an index even when empty; anything else means
       // no API (distribution 2.8: plain-text 404). Remember it, so later calls go straight to the tag.
       this.#noReferrersApi.add(repo.registry);
@@ -577,6 +582,11 @@ export class RegistryClient implements Registry {
     if (raw === undefined) return [];
     const manifest = parseManifest(raw);
     return manifest.kind === 'index' ? [...manifest.manifests] : [];
+  }
+
+  referrersApi(registry: string): 'supported' | 'unsupported' | 'unknown' {
+    if (this.#noReferrersApi.has(registry)) return 'unsupported';
+    return this.#referrersApiSeen.has(registry) ? 'supported' : 'unknown';
   }
 
   async #referrersApi(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[] | undefined> {

@@ -303,12 +303,14 @@ class PlanBuilder {
       locationsPresentInTarget: this.#targetTags.has(imageLocationsTag(raw.digest)),
     };
     this.#bundles.push(bundleEntry);
+    // Attachments first: the first referrers lookup learns whether the registry has the API, so that the
+    // lookups of the images below can rely on the tag listing instead of one probe each.
+    await this.#attachments(repo, raw.digest);
     const visits = await Promise.all(lock.images.map((entry) =>
       this.#visitImage(repo, entry.ref, entry.image, hints.get(entry.image), depth, [...path, raw.digest])));
     bundleEntry.locations = lock.images.map((entry, i) => ({ image: entry.image, isBundle: visits[i]!.isBundle }));
 
     const blobs = this.#addBlobs(repo, [manifest.config, layer], name);
-    await this.#attachments(repo, raw.digest);
     this.#add({
       digest: raw.digest, kind: 'bundle', source: repo, manifest: raw, children: [], blobs,
       uploadTag: imgpkgTag(raw.digest), presentInTarget: this.#present(raw.digest),

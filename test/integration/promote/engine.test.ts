@@ -1,4 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -247,19 +250,25 @@ describe('PromotionEngine', () => {
     });
 
     it('refuses a manifest over 4 MiB: MANIFEST_TOO_LARGE', async () => {
-      // Distribution refuses to accept such a manifest, but may still serve one (older data, other registries):
-      // store it as a blob and link it as a manifest revision behind the registry's back.
-      const layer = await randomLayer(64, 'big');
-      const small = await fx().pushImage('toolarge', { layers: [layer], oci: true });
-      const manifest = JSON.parse(small.manifest.toString());
-      const bytes = Buffer.from(JSON.stringify({ ...manifest, annotations: { padding: 'x'.repeat(4 * 1024 * 1024 + 10) } }));
-      const digest = await RawClient.for(src).pushBlob('toolarge', bytes);
-      const revision = join(src.dir, 'store', 'docker', 'registry', 'v2', 'repositories', 'toolarge', '_manifests', 'revisions', 'sha256', digest.slice(7));
-      await mkdir(revision, { recursive: true });
-      await writeFile(join(revision, 'link'), digest);
-      await fx().pushBundle('toolarge', { images: [`${src.host}/toolarge@${digest}`], tag: 'v1' });
-      const f = await promote('toolarge', 'v1');
-      expect(f.code).toBe('MANIFEST_TOO_LARGE');
+      // Distribution itself neither stores nor serves such a manifest (413/500), so a node:http fake plays a
+      // registry that does; the target is the real one.
+      const huge = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', annotations: { padding: 'x'.repeat(4 * 1024 * 1024 + 10) } }));
+      const server = createServer((req, res) => {
+        if (req.url === '/v2/') return void res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': huge.length }).end(huge);
+      }).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const fake = { host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+      const registry = client([fake, dst]);
+      try {
+        const f = await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(fake, 'huge/app', 'v1', dst, 'bad/toolarge')));
+        expect(f.code).toBe('MANIFEST_TOO_LARGE');
+        expect(f.message).toContain(`${fake.host}/huge/app:v1`);
+      } finally {
+        await registry.close();
+        server.closeAllConnections();
+        server.close();
+      }
       await expectNoTag('toolarge');
     });
 

@@ -1,0 +1,277 @@
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { PromoteError } from '../../../src/errors.js';
+import { silentLogger } from '../../../src/log.js';
+import { ImageSigner, loadPolicy, parsePrivateKey, SignatureVerifier, type Policy, type PolicyDocument, type SigningKey } from '../../../src/cosign/index.js';
+import { serializeImageManifest, signatureConfigBytes } from '../../../src/cosign/signature-image.js';
+import { FIXTURE_DIR, fixture, sigstoreJsonLayer } from './fixture-files.js';
+import { MemoryRegistry } from './memory-registry.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const SIMPLE = 'application/vnd.dev.cosign.simplesigning.v1+json';
+const SIG = 'dev.cosignproject.cosign/signature';
+const repo = { registry: 'registry.example.com', repository: 'team/app' };
+const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+function newKey(): { key: SigningKey; pem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const key = parsePrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, '', 'test.key');
+  return { key, pem: publicKey.export({ format: 'pem', type: 'spki' }) as string };
+}
+
+function policyFor(doc: Partial<PolicyDocument> & { authorities: PolicyDocument['authorities'] }): Promise<Policy> {
+  return loadPolicy(doc, { baseDir: FIXTURE_DIR });
+}
+
+/** Writes a `.sig` image with these raw layers (payload blobs planted as given). */
+function plantSigImage(reg: MemoryRegistry, at: typeof repo, digest: string, layers: { payload: Buffer; annotations: Record<string, string>; size?: number; mediaType?: string }[]): void {
+  const descs = layers.map((l) => {
+    const d = digestOf(l.payload);
+    reg.plantBlob(at, d, l.payload);
+    return { mediaType: l.mediaType ?? SIMPLE, size: l.size ?? l.payload.length, digest: d, annotations: l.annotations };
+  });
+  const config = signatureConfigBytes(descs.map((d) => d.digest));
+  reg.plantBlob(at, digestOf(config), config);
+  const m = serializeImageManifest({ mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: digestOf(config) }, layers: descs });
+  reg.plantManifest(at, OCI_MANIFEST, m, `sha256-${digest.slice(7)}.sig`);
+}
+
+function payloadFor(digest: string, optional: string = 'null'): Buffer {
+  return Buffer.from(`{"critical":{"identity":{"docker-reference":"registry.example.com/team/app"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":${optional}}`);
+}
+
+describe('SignatureVerifier', () => {
+  let reg: MemoryRegistry;
+  let verifier: SignatureVerifier;
+  let signer: ImageSigner;
+  let image: string;
+
+  beforeEach(() => {
+    reg = new MemoryRegistry();
+    verifier = new SignatureVerifier({ registry: reg, log: silentLogger() });
+    signer = new ImageSigner({ registry: reg, log: silentLogger() });
+    image = reg.plantManifest(repo, OCI_MANIFEST, Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}'));
+  });
+
+  describe('when nothing signed the digest', () => {
+    it('fails with "no signatures found"', async () => {
+      const { pem } = newKey();
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r).toMatchObject({ digest: image, passed: false, authoritiesPassed: [], signatures: [], reasons: ['no signatures found'] });
+    });
+  });
+
+  describe('when the .sig image is the real fixture #4 over manifest #5', () => {
+    it('passes with key #1 and ignored tlog, also after the repository is copied elsewhere', async () => {
+      const layer = sigstoreJsonLayer('ci-dir-img-cosign-valid.signature-1');
+      const m = fixture('ci-dir-img-cosign-valid.manifest.json');
+      const signed = reg.plantManifest(repo, 'application/vnd.docker.distribution.manifest.v2+json', m);
+      plantSigImage(reg, repo, signed, [{ payload: layer.payload, annotations: layer.annotations }]);
+      const p = await policyFor({ authorities: [{ name: 'ci', keys: ['ci-cosign.pub'], tlog: 'ignore' }] });
+      const r = await verifier.verify({ repo, digest: signed }, p);
+      expect(r.passed).toBe(true);
+      expect(r.authoritiesPassed).toEqual(['ci']);
+      expect(r.signatures[0]).toMatchObject({ format: 'legacy', source: `sha256-${signed.slice(7)}.sig[0]`, passed: true, authorities: ['ci'] });
+
+      const prod = { registry: 'prod.example.com', repository: 'releases/app' };
+      reg.copyRepository(repo, prod);
+      expect((await verifier.verify({ repo: prod, digest: signed }, p)).passed).toBe(true);
+    });
+  });
+
+  describe('when the input is hostile', () => {
+    it('refuses a .sig image with 1001 layers without reading any', async () => {
+      const { pem } = newKey();
+      const layers = Array.from({ length: 1001 }, (_, i) => ({ payload: Buffer.from(`p${i}`), annotations: { [SIG]: 'AAAA' } }));
+      plantSigImage(reg, repo, image, layers);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.passed).toBe(false);
+      expect(r.reasons).toEqual(['signature invalid']);
+      expect(r.signatures).toHaveLength(1);
+      expect(r.signatures[0]?.detail).toMatch(/1001 layers/);
+      expect(reg.blobReads).toEqual([]);
+    });
+
+    it('refuses a 200 MiB payload claim before downloading it', async () => {
+      const { key, pem } = newKey();
+      const payload = payloadFor(image);
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: sign('sha256', payload, key.privateKey).toString('base64') }, size: 200 * 1024 * 1024 }]);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.passed).toBe(false);
+      expect(r.signatures[0]?.detail).toMatch(/209715200 bytes exceeds the limit/);
+      expect(reg.blobReads).toEqual([]);
+    });
+
+    it('fails a signature annotation that is not base64', async () => {
+      const { pem } = newKey();
+      plantSigImage(reg, repo, image, [{ payload: payloadFor(image), annotations: { [SIG]: 'MEUC*not-base64*' } }]);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.signatures[0]).toMatchObject({ passed: false, reason: 'signature invalid', detail: expect.stringContaining('not valid base64') });
+    });
+
+    it('decodes a signature annotation with line breaks', async () => {
+      const { key, pem } = newKey();
+      const payload = payloadFor(image);
+      const b64 = sign('sha256', payload, key.privateKey).toString('base64').replace(/(.{20})/g, '$1\n');
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: b64 } }]);
+      expect((await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }))).passed).toBe(true);
+    });
+
+    it('fails a validly signed payload with duplicate JSON keys', async () => {
+      const { key, pem } = newKey();
+      // JSON.parse would keep the second digest; Go readers may differ. Signed by a trusted key, still refused.
+      const payload = Buffer.from(`{"critical":{"identity":{"docker-reference":"x"},"image":{"docker-manifest-digest":"sha256:${'0'.repeat(64)}","docker-manifest-digest":"${image}"},"type":"cosign container image signature"},"optional":null}`);
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: sign('sha256', payload, key.privateKey).toString('base64') } }]);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.passed).toBe(false);
+      expect(r.signatures[0]).toMatchObject({ reason: 'signature invalid', detail: expect.stringContaining('duplicate key') });
+    });
+
+    it('fails a layer whose blob does not match its digest', async () => {
+      const { key, pem } = newKey();
+      const payload = payloadFor(image);
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: sign('sha256', payload, key.privateKey).toString('base64') } }]);
+      reg.plantBlob(repo, digestOf(payload), Buffer.from(payload.toString().replace('team', 'evil')));
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.signatures[0]).toMatchObject({ passed: false, reason: 'signature invalid', detail: expect.stringContaining('unreadable') });
+    });
+
+    it('fails a referrer index pointing at missing manifests, without throwing', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key, { newBundleFormat: true });
+      const index = JSON.parse((await reg.getManifest({ ...repo, tag: `sha256-${image.slice(7)}` })).bytes.toString()) as { manifests: { digest: string }[] };
+      for (const m of index.manifests) reg.deleteManifest(repo, m.digest);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.passed).toBe(false);
+      expect(r.reasons).toEqual(['signature invalid']);
+      expect(r.signatures[0]?.detail).toMatch(/listed but not found/);
+    });
+
+    it('fails a fallback tag that is not JSON as a result, not an exception', async () => {
+      const { pem } = newKey();
+      reg.plantManifest(repo, 'application/vnd.oci.image.index.v1+json', Buffer.from('not json'), `sha256-${image.slice(7)}`);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r).toMatchObject({ passed: false, reasons: ['signature invalid'] });
+    });
+
+    it('skips referrers that are not sigstore bundles', async () => {
+      const { pem } = newKey();
+      const sbom = reg.plantManifest(repo, OCI_MANIFEST, Buffer.from('{"schemaVersion":2,"artifactType":"application/spdx+json","config":{},"layers":[]}'));
+      reg.plantManifest(repo, 'application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: sbom, size: 10 }] })), `sha256-${image.slice(7)}`);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r).toMatchObject({ passed: false, signatures: [], reasons: ['no signatures found'] });
+    });
+  });
+
+  describe('when a .sig image was copied from another digest', () => {
+    it('rejects it as a digest mismatch', async () => {
+      const { key, pem } = newKey();
+      const other = reg.plantManifest(repo, OCI_MANIFEST, Buffer.from('{"other":true}'));
+      await signer.sign({ repo, digest: other }, key);
+      const sigOfOther = await reg.getManifest({ ...repo, tag: `sha256-${other.slice(7)}.sig` });
+      reg.plantManifest(repo, OCI_MANIFEST, sigOfOther.bytes, `sha256-${image.slice(7)}.sig`);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r).toMatchObject({ passed: false, reasons: ['digest mismatch'] });
+    });
+  });
+
+  describe('when several authorities must agree', () => {
+    it('passes threshold 2 only when two distinct authorities signed', async () => {
+      const a = newKey();
+      const b = newKey();
+      const policy = await policyFor({ authorities: [{ name: 'a', keys: [a.pem] }, { name: 'b', keys: [b.pem] }], threshold: 2 });
+      await signer.sign({ repo, digest: image }, a.key);
+      const one = await verifier.verify({ repo, digest: image }, policy);
+      expect(one).toMatchObject({ passed: false, authoritiesPassed: ['a'], reasons: ['no signatures found'] });
+      await signer.sign({ repo, digest: image }, b.key, { newBundleFormat: true });
+      const two = await verifier.verify({ repo, digest: image }, policy);
+      expect(two).toMatchObject({ passed: true, authoritiesPassed: ['a', 'b'], reasons: [] });
+      expect(two.signatures.map((s) => s.format).sort()).toEqual(['bundle', 'legacy']);
+    });
+
+    it('counts one authority once even with many signatures', async () => {
+      const a = newKey();
+      const b = newKey();
+      await signer.sign({ repo, digest: image }, a.key, { annotations: { x: '1' } });
+      await signer.sign({ repo, digest: image }, a.key, { annotations: { x: '2' } });
+      const policy = await policyFor({ authorities: [{ name: 'a', keys: [a.pem] }, { name: 'b', keys: [b.pem] }], threshold: 2 });
+      const r = await verifier.verify({ repo, digest: image }, policy);
+      expect(r).toMatchObject({ passed: false, authoritiesPassed: ['a'] });
+    });
+  });
+
+  describe('when annotations are required', () => {
+    it('passes when any one signature carries them and reports the others', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      const before = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], annotations: { 'e2e-tests-passed': 'True' } }));
+      expect(before).toMatchObject({ passed: false, reasons: ['missing or incorrect annotation'] });
+      await signer.sign({ repo, digest: image }, key, { annotations: { 'e2e-tests-passed': 'True', build: '42' } });
+      const after = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], annotations: { 'e2e-tests-passed': 'True' } }));
+      expect(after.passed).toBe(true);
+      expect(after.signatures.map((s) => s.passed)).toEqual([false, true]);
+    });
+  });
+
+  describe('when an attestation is required', () => {
+    const predicateType = 'https://slsa.dev/provenance/v1';
+
+    function plantAttestation(key: SigningKey, subjectHex: string): void {
+      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: subjectHex } }], predicateType, predicate: {} }));
+      const type = 'application/vnd.in-toto+json';
+      const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]);
+      const env = Buffer.from(JSON.stringify({ payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig: sign('sha256', pae, key.privateKey).toString('base64') }] }));
+      const d = digestOf(env);
+      reg.plantBlob(repo, d, env);
+      const config = signatureConfigBytes([d]);
+      reg.plantBlob(repo, digestOf(config), config);
+      const m = serializeImageManifest({ mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: digestOf(config) }, layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', size: env.length, digest: d, annotations: { [SIG]: '', predicateType } }] });
+      reg.plantManifest(repo, OCI_MANIFEST, m, `sha256-${image.slice(7)}.att`);
+    }
+
+    it('passes with a verified .att of that predicate type', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      plantAttestation(key, image.slice(7));
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], attestations: [{ predicateType }] }));
+      expect(r.passed).toBe(true);
+      expect(r.signatures.find((s) => s.format === 'legacy-attestation')).toMatchObject({ passed: true, predicateType });
+    });
+
+    it('fails with "attestation missing" when the attestation names another digest', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      plantAttestation(key, 'f'.repeat(64));
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], attestations: [{ predicateType }] }));
+      expect(r).toMatchObject({ passed: false, reasons: ['attestation missing'], attestationsMissing: [predicateType] });
+      expect(r.signatures.find((s) => s.format === 'legacy-attestation')?.reason).toBe('digest mismatch');
+    });
+
+    it('fails with "attestation missing" when there is none', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], attestations: [{ predicateType }] }));
+      expect(r.reasons).toEqual(['attestation missing']);
+    });
+  });
+
+  describe('when the registry fails', () => {
+    it('throws the I/O error instead of returning a result', async () => {
+      const { pem } = newKey();
+      const policy = await policyFor({ authorities: [{ keys: [pem] }] });
+      reg.failWith = new PromoteError('REGISTRY_UNAVAILABLE', 'connection reset');
+      await expect(verifier.verify({ repo, digest: image }, policy)).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+    });
+
+    it('throws ABORTED when cancelled', async () => {
+      const { pem } = newKey();
+      const policy = await policyFor({ authorities: [{ keys: [pem] }] });
+      await expect(verifier.verify({ repo, digest: image }, policy, AbortSignal.abort())).rejects.toMatchObject({ code: 'ABORTED' });
+    });
+
+    it('refuses a digest that is not sha256', async () => {
+      const { pem } = newKey();
+      await expect(verifier.verify({ repo, digest: `sha512:${'a'.repeat(128)}` }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject({ code: 'UNSUPPORTED_DIGEST' });
+    });
+  });
+});
