@@ -1,89 +1,68 @@
-/** Benchmark content: images with shared and unique layers, cosign-format signatures, an imgpkg bundle. */
-import { createHash, createSign, generateKeyPairSync } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+/** Benchmark content, built with the test fixtures: images sharing base layers, cosign `.sig` images, a bundle. */
+import { Fixtures, generateSigningKey, seededBytes, signLegacy } from '../test/support/fixtures.js';
 import type { TestRegistry } from '../test/support/registry.js';
 import { RawClient } from '../test/support/raw-client.js';
-import { packTar } from '../test/support/tar.js';
 
 const MiB = 1024 * 1024;
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
-const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-export interface Pushed { digest: string; tag?: string }
-export interface Content { bundle: Pushed; refs: string[]; blobSizes: Map<string, number>; manifests: number; blobs: number; bytes: number }
-
-const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-export function deterministic(size: number, seed: string): Buffer {
-  // Cheap incompressible bytes: SHA-256 in counter mode is far faster than a CSPRNG for hundreds of MiB.
-  const out = Buffer.allocUnsafe(size);
-  let block = createHash('sha256').update(seed).digest();
-  for (let off = 0; off < size; off += 32) {
-    block = createHash('sha256').update(block).digest();
-    block.copy(out, off, 0, Math.min(32, size - off));
-  }
-  return out;
+export interface Content {
+  readonly bundleDigest: string;
+  /** Every manifest as a `repo:tag` or `repo@digest` reference, for the skopeo peer. */
+  readonly refs: string[];
+  /** Size of every blob by digest, to turn upload digests in an access log into bytes. */
+  readonly blobSizes: Map<string, number>;
+  readonly manifests: number;
+  readonly blobs: number;
+  readonly bytes: number;
 }
 
-export async function pushImage(client: RawClient, repo: string, layers: Buffer[], sizes: Map<string, number>, tag?: string): Promise<Pushed> {
-  const layerDescs = [];
-  for (const layer of layers) {
-    const digest = sha(layer);
-    if (!sizes.has(digest)) { await client.pushBlob(repo, layer); sizes.set(digest, layer.length); }
-    layerDescs.push({ mediaType: DOCKER_LAYER, size: layer.length, digest });
-  }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) }, config: {} }));
-  await client.pushBlob(repo, config);
-  sizes.set(sha(config), config.length);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: DOCKER_CONFIG, size: config.length, digest: sha(config) }, layers: layerDescs }));
-  const digest = sha(manifest);
-  await client.pushManifest(repo, tag ?? digest, manifest, DOCKER_MANIFEST);
-  return { digest, ...(tag ? { tag } : {}) };
+/** Records the config and layer sizes of a pushed manifest. */
+function record(sizes: Map<string, number>, manifest: Buffer): void {
+  const m = JSON.parse(manifest.toString()) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+  for (const d of [m.config, ...m.layers]) sizes.set(d.digest, d.size);
 }
 
-/** A cosign-format `.sig` image (simple-signing payload, ECDSA P-256 DER signature). */
-async function pushSignature(client: RawClient, repo: string, host: string, subject: string, key: ReturnType<typeof generateKeyPairSync>['privateKey'], sizes: Map<string, number>): Promise<void> {
-  const payload = Buffer.from(`{"critical":{"identity":{"docker-reference":"${host}/${repo}"},"image":{"docker-manifest-digest":"${subject}"},"type":"cosign container image signature"},"optional":null}`);
-  const signature = createSign('sha256').update(payload).sign(key).toString('base64');
-  await client.pushBlob(repo, payload);
-  const config = Buffer.from(`{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["${sha(payload)}"]},"config":{}}`);
-  await client.pushBlob(repo, config);
-  sizes.set(sha(payload), payload.length);
-  sizes.set(sha(config), config.length);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: sha(config) }, layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: payload.length, digest: sha(payload), annotations: { 'dev.cosignproject.cosign/signature': signature } }] }));
-  await client.pushManifest(repo, `${subject.replace(':', '-')}.sig`, manifest, OCI_MANIFEST);
-}
-
-export async function pushBundle(client: RawClient, host: string, repo: string, imageDigests: string[], sizes: Map<string, number>, tag: string): Promise<Pushed> {
-  const lock = `---\napiVersion: imgpkg.carvel.dev/v1alpha1\nimages:\n${imageDigests.map((d) => `- image: ${host}/${repo}@${d}\n`).join('')}kind: ImagesLock\n`;
-  const layer = gzipSync(await packTar([{ name: '.', type: 'directory' }, { name: '.imgpkg', type: 'directory' }, { name: '.imgpkg/images.yml', content: lock }]), { level: 1 });
-  await client.pushBlob(repo, layer);
-  sizes.set(sha(layer), layer.length);
-  const config = Buffer.from(JSON.stringify({ architecture: '', created: '0001-01-01T00:00:00Z', os: '', rootfs: { type: 'layers', diff_ids: [] }, config: { Labels: { 'dev.carvel.imgpkg.bundle': 'true' } } }));
-  await client.pushBlob(repo, config);
-  sizes.set(sha(config), config.length);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: DOCKER_CONFIG, size: config.length, digest: sha(config) }, layers: [{ mediaType: DOCKER_LAYER, size: layer.length, digest: sha(layer) }] }));
-  await client.pushManifest(repo, tag, manifest, DOCKER_MANIFEST);
-  return { digest: sha(manifest), tag };
-}
-
-export async function buildContent(registry: TestRegistry, repo: string, images: number): Promise<Content> {
+/**
+ * `images` images, each one of 5 shared base layers of `baseMiB` and 2 unique 1 MiB layers, each signed, listed
+ * in a signed bundle tagged `v1`.
+ */
+export async function buildContent(registry: TestRegistry, repo: string, images: number, baseMiB = 8): Promise<Content> {
   const client = RawClient.for(registry);
+  const fx = new Fixtures(client);
+  const key = generateSigningKey();
   const sizes = new Map<string, number>();
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const bases = Array.from({ length: 5 }, (_, i) => deterministic(8 * MiB, `base-${i}`));
-  const digests: string[] = [];
+  const bases = Array.from({ length: 5 }, (_, i) => seededBytes(baseMiB * MiB, `base-${i}`));
+  const pushed = [];
   for (let i = 0; i < images; i += 1) {
-    const img = await pushImage(client, repo, [bases[i % 5]!, deterministic(MiB, `u1-${i}`), deterministic(MiB, `u2-${i}`)], sizes);
-    digests.push(img.digest);
-    await pushSignature(client, repo, registry.host, img.digest, privateKey, sizes);
+    const image = await fx.pushImage(repo, { layers: [bases[i % 5]!, seededBytes(MiB, `u1-${i}`), seededBytes(MiB, `u2-${i}`)] });
+    record(sizes, image.manifest);
+    record(sizes, (await signLegacy(client, repo, image.digest, key)).manifest);
+    pushed.push(image);
   }
-  const bundle = await pushBundle(client, registry.host, repo, digests, sizes, 'v1');
-  await pushSignature(client, repo, registry.host, bundle.digest, privateKey, sizes);
-  const refs = [`${repo}:v1`, ...[bundle.digest, ...digests].map((d) => `${repo}:${d.replace(':', '-')}.sig`), ...digests.map((d) => `${repo}@${d}`)];
-  const bytes = [...sizes.values()].reduce((a, b) => a + b, 0);
-  return { bundle, refs, blobSizes: sizes, manifests: 2 * (images + 1), blobs: sizes.size, bytes };
+  const bundle = await fx.pushBundle(repo, { images: pushed.map((p) => p.ref), tag: 'v1' });
+  record(sizes, bundle.manifest);
+  record(sizes, (await signLegacy(client, repo, bundle.digest, key)).manifest);
+  const digests = [bundle.digest, ...pushed.map((p) => p.digest)];
+  return {
+    bundleDigest: bundle.digest,
+    refs: [`${repo}:v1`, ...digests.map((d) => `${repo}:${d.replace(':', '-')}.sig`), ...pushed.map((p) => `${repo}@${p.digest}`)],
+    blobSizes: sizes,
+    manifests: 2 * digests.length,
+    blobs: sizes.size,
+    bytes: [...sizes.values()].reduce((a, b) => a + b, 0),
+  };
 }
 
+/** One image holding a single blob of `mib` MiB, in a bundle tagged `v1`. */
+export async function buildBigBlob(registry: TestRegistry, repo: string, mib: number): Promise<Content> {
+  const fx = new Fixtures(RawClient.for(registry));
+  const sizes = new Map<string, number>();
+  const image = await fx.pushImage(repo, { layers: [seededBytes(mib * MiB, 'big')] });
+  record(sizes, image.manifest);
+  const bundle = await fx.pushBundle(repo, { images: [image.ref], tag: 'v1' });
+  record(sizes, bundle.manifest);
+  return {
+    bundleDigest: bundle.digest, refs: [`${repo}:v1`, `${repo}@${image.digest}`], blobSizes: sizes, manifests: 2, blobs: sizes.size,
+    bytes: [...sizes.values()].reduce((a, b) => a + b, 0),
+  };
+}

@@ -13,8 +13,7 @@ import { execFile, spawn } from 'node:child_process';
 import { rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry, type AccessLogEntry } from '../test/support/registry.js';
-import { RawClient } from '../test/support/raw-client.js';
-import { buildContent, deterministic, pushBundle, pushImage } from './content.js';
+import { buildBigBlob, buildContent } from './content.js';
 
 const IMAGES = Number(process.env['BENCH_IMAGES'] ?? 100);
 const BIG_MIB = Number(process.env['BENCH_BIG_MIB'] ?? 1024);
@@ -111,15 +110,12 @@ async function main(): Promise<void> {
     const c1 = await run('(c) re-copy (no-op): skopeo ×1', [src, dstA1], () => skopeo(src, dstA1, 'prod/app', srcRefs, 1));
 
     // (d) one big blob: peak RSS must stay flat while 1 GiB streams through.
-    const bigSizes = new Map<string, number>();
-    const client = RawClient.for(src);
     process.stderr.write(`bench: pushing a ${BIG_MIB} MiB blob…\n`);
-    const big = await pushImage(client, 'bench/big', [deterministic(BIG_MIB * MiB, 'big')], bigSizes);
-    await pushBundle(client, src.host, 'bench/big', [big.digest], bigSizes, 'v1');
+    const big = await buildBigBlob(src, 'bench/big', BIG_MIB);
     const dstBig = await start();
     const dstBig1 = await start();
-    const d = await run(`(d) ${BIG_MIB} MiB blob: ours`, [src, dstBig], () => ours(src, 'bench/big', dstBig, 'prod/big'), bigSizes);
-    const d1 = await run(`(d) ${BIG_MIB} MiB blob: skopeo ×1`, [src, dstBig1], () => skopeo(src, dstBig1, 'prod/big', ['bench/big:v1', `bench/big@${big.digest}`], 1), bigSizes);
+    const d = await run(`(d) ${BIG_MIB} MiB blob: ours`, [src, dstBig], () => ours(src, 'bench/big', dstBig, 'prod/big'), big.blobSizes);
+    const d1 = await run(`(d) ${BIG_MIB} MiB blob: skopeo ×1`, [src, dstBig1], () => skopeo(src, dstBig1, 'prod/big', big.refs, 1), big.blobSizes);
 
     const ratio = (x: Measure, y: Measure) => (x.seconds / y.seconds).toFixed(2);
     const budget = 3 * content.blobs + 2 * content.manifests + content.manifests / 2;

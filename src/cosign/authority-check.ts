@@ -5,8 +5,9 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
+import { preAuthEncoding } from './in-toto.js';
 import type { Authority } from './policy.js';
-import type { VerificationKey } from './public-key.js';
+import { pemBlocks, type VerificationKey } from './public-key.js';
 import { verifyRawSignature } from './raw-signature.js';
 import { bodyHasKey, tlogBodyFacts, verifyRekorBundle } from './rekor-bundle.js';
 import {
@@ -23,7 +24,6 @@ import {
   type LegacyLayerEvidence,
   type SigstoreBundle,
 } from './sigstore-verification.js';
-import { pemBlocks } from './public-key.js';
 import type { FailureReason } from './verification-result.js';
 
 export type AuthorityOutcome =
@@ -49,7 +49,7 @@ export interface LegacySignedLayer {
 /** Checks a legacy `.sig`/`.att` layer against one authority (cosign-signatures.md §4–5). */
 export function checkLegacyLayer(layer: LegacySignedLayer, authority: Authority): AuthorityOutcome {
   if (authority.keyless !== undefined) return checkLegacyKeyless(layer, authority);
-  const signed = layer.content.kind === 'message' ? layer.content.payload : preAuth(layer.content);
+  const signed = layer.content.kind === 'message' ? layer.content.payload : preAuthEncoding(layer.content.payloadType, layer.content.payload);
   let match: { key: VerificationKey; signature: Buffer } | undefined;
   for (const key of authority.keys) {
     const signature = layer.signatures.find((s) => verifyRawSignature(key, signed, s));
@@ -79,11 +79,6 @@ export function checkLegacyLayer(layer: LegacySignedLayer, authority: Authority)
   const outcome = verifyRekorBundle(annotation, authority.trust, subject);
   if (!outcome.ok) return fail('tlog evidence invalid', outcome.detail);
   return { ...base, integratedTime: outcome.evidence.integratedTime };
-}
-
-function preAuth(c: LegacyContent & { kind: 'dsse' }): Buffer {
-  const type = Buffer.from(c.payloadType, 'utf8');
-  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `, 'utf8'), type, Buffer.from(` ${c.payload.length} `, 'utf8'), c.payload]);
 }
 
 /** The layer certificate's DER when its key is `spki` (the tlog body may name the certificate instead of the key). */

@@ -321,7 +321,9 @@ class PlanBuilder {
   /** isBundle flags from an existing locations image: the source's, else the target's (same bundle, same content). */
   async #locationHints(repo: Repository, bundleDigest: string, name: string): Promise<Map<string, boolean>> {
     const tag = imageLocationsTag(bundleDigest);
-    const fromSource = await this.#readLocations(repo, tag, name);
+    // The source's tag listing (fetched anyway for signatures) saves a probe when it has no locations image.
+    const sourceTags = await this.#sourceTags(repo);
+    const fromSource = sourceTags && !sourceTags.has(tag) ? undefined : await this.#readLocations(repo, tag, name);
     const found = fromSource ?? (this.#targetTags.has(tag) ? await this.#readLocations(this.#request.target, tag, name) : undefined);
     return new Map((found ?? []).map((l) => [l.image, l.isBundle]));
   }

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
+import { main } from '../../../src/cli/main.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
@@ -67,6 +69,25 @@ describe('bundle-promoter copy', () => {
       expect(tags).toEqual(expect.arrayContaining(['stable', '1.0']));
       expect(tags).not.toContain('v1');
       expect(tags.some((t) => t.endsWith('.sig'))).toBe(false); // no --cosign-signatures
+    });
+  });
+
+  describe('when stderr is a terminal', () => {
+    it('draws a progress line there and keeps stdout for the summary', async () => {
+      const out = new PassThrough();
+      const err = Object.assign(new PassThrough(), { isTTY: true });
+      const chunks: string[] = [];
+      err.on('data', (c: Buffer) => chunks.push(c.toString()));
+      let stdout = '';
+      out.on('data', (c: Buffer) => { stdout += c.toString(); });
+      const code = await main(['copy', '-b', `${src.host}/dev/app:v1`, '--to-repo', `${dst.host}/prod/tty`, ...insecure(src.host, dst.host)],
+        { stdout: out, stderr: err, stdin: Readable.from([]), env: {} });
+      expect(code).toBe(0);
+      const progress = chunks.join('');
+      expect(progress).toMatch(/copy \| blobs: \d+\/\d+ artifacts, \d+\/\d+ blobs, [\d.]+ MiB\/[\d.]+ MiB, [\d.]+ MiB\/s/);
+      expect(progress.endsWith('\r\x1b[K')).toBe(true);
+      expect(stdout).toContain('Succeeded');
+      expect(stdout).not.toContain('\r');
     });
   });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadPolicy, verifyBundleBlob, type Policy, type PolicyDocument } from '../../../src/cosign/index.js';
+import { loadPolicy, verifyAttestationLayer, verifyBundleBlob, type Policy, type PolicyDocument } from '../../../src/cosign/index.js';
 import { checkBundle, parseSigstoreBundleBytes } from '../../../src/cosign/sigstore-verification.js';
 import { loadTrustRoot } from '../../../src/cosign/trust-root.js';
 import { FIXTURE_DIR, fixture, fixtureText } from './fixture-files.js';
@@ -157,5 +157,34 @@ describe('v0.3 DSSE bundle #10 (keyless attestation)', () => {
         rmSync(dir, { recursive: true, force: true });
       }
     });
+  });
+});
+
+describe('bundle #10 repackaged as a legacy keyless .att layer', () => {
+  const doc = JSON.parse(fixtureText(BUNDLE)) as Doc & { verificationMaterial: { certificate: { rawBytes: string }; tlogEntries: { logId: { keyId: string }; canonicalizedBody: string; inclusionPromise: { signedEntryTimestamp: string } }[] } };
+  const entry = doc.verificationMaterial.tlogEntries[0];
+  if (entry === undefined) throw new Error('no entry');
+  const blob = Buffer.from(JSON.stringify({ payloadType: doc.dsseEnvelope.payloadType, payload: doc.dsseEnvelope.payload, signatures: [{ keyid: '', sig: doc.dsseEnvelope.signatures[0]?.sig }] }));
+  const certPem = `-----BEGIN CERTIFICATE-----\n${doc.verificationMaterial.certificate.rawBytes.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`;
+  const rekorBundle = JSON.stringify({
+    SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+    Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex') },
+  });
+  const annotations = { 'dev.cosignproject.cosign/signature': '', 'dev.sigstore.cosign/certificate': certPem, 'dev.sigstore.cosign/bundle': rekorBundle, predicateType: ATTESTATION_PREDICATE };
+
+  it('verifies keyless through the certificate, SCT and SET annotations', async () => {
+    const v = verifyAttestationLayer(blob, annotations, { repo, digest: SUBJECT, policy: await keylessPolicy() });
+    expect(v).toMatchObject({ passed: true, authorities: ['cody'], predicateType: ATTESTATION_PREDICATE, identity: { subjectAlternativeName: 'cody@soyland.com', issuer: 'https://github.com/login/oauth' }, integratedTime: 1740770291 });
+  });
+
+  it('fails another identity as untrusted and a missing certificate as untrusted', async () => {
+    expect(verifyAttestationLayer(blob, annotations, { repo, digest: SUBJECT, policy: await keylessPolicy({}, { identity: 'mallory@soyland.com' }) }).reason).toBe('untrusted identity');
+    const { 'dev.sigstore.cosign/certificate': _cert, ...noCert } = annotations;
+    expect(verifyAttestationLayer(blob, noCert, { repo, digest: SUBJECT, policy: await keylessPolicy() }).reason).toBe('untrusted identity');
+  });
+
+  it('fails without the Rekor bundle as tlog evidence missing (nothing proves when the certificate was used)', async () => {
+    const { 'dev.sigstore.cosign/bundle': _b, ...noBundle } = annotations;
+    expect(verifyAttestationLayer(blob, noBundle, { repo, digest: SUBJECT, policy: await keylessPolicy() }).reason).toBe('tlog evidence missing');
   });
 });

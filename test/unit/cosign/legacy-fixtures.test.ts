@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPolicy, parsePublicKey, serializeSimpleSigningPayload, verifySimpleSigningLayer, type Policy, type PolicyDocument } from '../../../src/cosign/index.js';
@@ -101,7 +101,7 @@ describe('legacy signature #4 + #5 (key-only, no tlog)', () => {
   });
 
   describe('with our default policy (tlog: if-present)', () => {
-    // Decision (docs/verification.md#tlog): deliberately more lenient than cosign's offline default.
+    // Decision (docs/verification.md#transparency-log-evidence-tlog): deliberately more lenient than cosign's offline default.
     it('passes, because absent evidence is allowed', async () => {
       const p = await policy({ authorities: [{ keys: [KEY1] }] });
       const v = verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: p });
@@ -186,6 +186,18 @@ describe('legacy signature #6 + #7 (key-based, Rekor SET)', () => {
     });
     it('fails when logID changes (no trusted log has that id)', () => {
       expect(verifySet({ ...b, logId: `${b.logId.slice(0, -1)}e` }, rekor.tlogs)).toMatch(/no trusted transparency log/);
+    });
+    it('fails when logID changes even if a log with that id had the same key (the SET covers logID)', () => {
+      const changed = `${b.logId.slice(0, -1)}e`;
+      const log = rekor.tlogs[0];
+      if (log === undefined) throw new Error('no log');
+      expect(verifySet({ ...b, logId: changed }, [{ ...log, logId: Buffer.from(changed, 'hex') }])).toMatch(/does not verify/);
+    });
+    it('is an ECDSA signature by key #3 over exactly the documented JCS string', () => {
+      const jcs = `{"body":"${b.body}","integratedTime":1674251859,"logID":"c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d","logIndex":11608800}`;
+      const rekorKey = parsePublicKey(fixture(REKOR), REKOR);
+      expect(verify('sha256', Buffer.from(jcs), rekorKey.key, b.signedEntryTimestamp)).toBe(true);
+      expect(verify('sha256', Buffer.from(jcs.replace('11608800', '11608801')), rekorKey.key, b.signedEntryTimestamp)).toBe(false);
     });
   });
 

@@ -1,0 +1,48 @@
+/** What the cosign-style commands (verify, sign, generate-key-pair) share: error reporting, logging, refs. */
+import { PromoteError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { parseReference, type Reference, type Registry } from '../oci/index.js';
+import { UsageError, type CliIo } from './io.js';
+
+/**
+ * Runs a command body, turning failures into the CLI contract: `bundle-promoter: error: <message>` on
+ * stderr, exit 2 for usage errors (with the usage text), 1 for everything else.
+ */
+export async function reportErrors(io: CliIo, usage: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`bundle-promoter: error: ${err.message}\n\n${usage}\n`);
+      return 2;
+    }
+    if (io.signal?.aborted === true) {
+      io.stderr.write('bundle-promoter: interrupted\n');
+      return 130;
+    }
+    if (err instanceof PromoteError) {
+      io.stderr.write(`bundle-promoter: error: [${err.code}] ${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`bundle-promoter: error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** A logger writing to the command's stderr (warn by default, `--log-level` or `$LOG_LEVEL` to change). */
+export function commandLogger(io: CliIo, level: string | undefined): Logger {
+  return createLogger({ level: level ?? io.env['LOG_LEVEL'] ?? 'warn', destination: { write: (line: string) => void io.stderr.write(line) } });
+}
+
+/** Parses REF and resolves a tag to the digest of the manifest (or index) it names, as cosign does. */
+export async function resolveDigest(ref: string, registry: Registry, signal?: AbortSignal): Promise<{ ref: Reference; digest: string }> {
+  const parsed = parseReference(ref);
+  if (parsed.digest !== undefined) return { ref: parsed, digest: parsed.digest };
+  const raw = await registry.getManifest(parsed, signal);
+  return { ref: parsed, digest: raw.digest };
+}
+
+/** A value of an env var or `undefined` when unset (an empty string is a value: an empty password). */
+export function envValue(io: CliIo, name: string): string | undefined {
+  return Object.hasOwn(io.env, name) ? io.env[name] : undefined;
+}
