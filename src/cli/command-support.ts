@@ -37,7 +37,11 @@ export function commandLogger(io: CliIo, level: string | undefined): Logger {
 /** Parses REF and resolves a tag to the digest of the manifest (or index) it names, as cosign does. */
 export async function resolveDigest(ref: string, registry: Registry, signal?: AbortSignal): Promise<{ ref: Reference; digest: string }> {
   const parsed = parseReference(ref);
-  if (parsed.digest !== undefined) return { ref: parsed, digest: parsed.digest };
+  if (parsed.digest !== undefined) {
+    // One HEAD: signing or verifying a digest the repository does not hold is a mistake, not "unsigned".
+    if ((await registry.headManifest(parsed, signal)) === undefined) throw new PromoteError('MANIFEST_NOT_FOUND', `${ref} does not exist`);
+    return { ref: parsed, digest: parsed.digest };
+  }
   const raw = await registry.getManifest(parsed, signal);
   return { ref: parsed, digest: raw.digest };
 }

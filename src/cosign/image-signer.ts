@@ -3,12 +3,11 @@ import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
 import { asAbort, PromoteError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Registry, Repository } from '../oci/index.js';
-import { encodeBase64, isRecord, ociDigest, sha256HexOf } from './encoding.js';
+import { decodeBase64Lenient, encodeBase64, isRecord, ociDigest, sha256HexOf } from './encoding.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, serializeSignStatement } from './in-toto.js';
 import type { SigningKey } from './private-key.js';
 import { toPem } from './public-key.js';
-import { signRaw, verifyRawSignature, assertSigningKey } from './raw-signature.js';
-import { decodeBase64Lenient } from './encoding.js';
+import { assertSigningKey, signRaw, verifyRawSignature } from './raw-signature.js';
 import {
   DOCKER_CONFIG,
   DOCKER_MANIFEST,

@@ -162,6 +162,13 @@ describe('cosign-style CLI commands (verify, sign, generate-key-pair)', () => {
       expect(r.stderr).toBe(`bundle-promoter: error: [KEY_DECRYPT_FAILED] ${join(dir, 'cosign.key')}: wrong password (decryption failed)\n`);
     });
 
+    it('exits 1 for a digest the repository does not hold', async () => {
+      const { repoName } = await image();
+      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), ...registryFlags(), `${registry.host}/${repoName}@sha256:${'0'.repeat(64)}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('[MANIFEST_NOT_FOUND]');
+    });
+
     it('exits 1 for a garbage public key, naming the file', async () => {
       const { ref } = await image();
       const r = await cli(verify, ['--key', join(dir, 'cosign.key'), ...registryFlags(), ref]);
