@@ -36,28 +36,6 @@ export function ociDigest(bytes: Uint8Array): string {
 
 export const SHA256_DIGEST = /^sha256:([0-9a-f]{64})$/;
 
-/**
- * JSON exactly as Go's `encoding/json` writes it: compact, `<`, `>`, `&`, U+2028 and U+2029 escaped
- * (they can only occur inside string literals, so a global replace is safe). Object keys keep the
- * order of the JS object: build objects in Go struct order and sort map keys with {@link sortGoKeys}.
- */
-export function goJson(value: unknown): string {
-  return JSON.stringify(value)
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}
-
-/** A copy of `map` with keys in Go's map order (bytewise UTF-8), as `encoding/json` writes maps. */
-export function sortGoKeys<T>(map: Readonly<Record<string, T>>): Record<string, T> {
-  const out: Record<string, T> = {};
-  const keys = Object.keys(map).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
-  for (const k of keys) out[k] = map[k] as T;
-  return out;
-}
-
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -2,7 +2,7 @@ import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
 import { asAbort, PromoteError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Registry, Repository } from '../oci/index.js';
+import { parseWireDescriptor, serializeImageManifest, type Registry, type Repository, type WireDescriptor } from '../oci/index.js';
 import { decodeBase64Lenient, encodeBase64, isRecord, ociDigest, sha256HexOf } from './encoding.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, serializeSignStatement } from './in-toto.js';
 import type { SigningKey } from './private-key.js';
@@ -16,10 +16,7 @@ import {
   OCI_EMPTY,
   OCI_INDEX,
   OCI_MANIFEST,
-  serializeImageManifest,
-  serializeIndex,
   signatureConfigBytes,
-  type WireDescriptor,
 } from './signature-image.js';
 import { referrersTag, signatureTag } from './signature-tags.js';
 import { SIGNATURE_ANNOTATION } from './signature-checks.js';
@@ -156,40 +153,12 @@ export class ImageSigner {
     throwIfAborted(signal);
     await this.#registry.putManifest({ ...repo, digest: manifestDigest }, { mediaType: OCI_MANIFEST, bytes: manifest }, signal);
 
-    // Fallback index (read-modify-write, no locking, like ggcr): registries with the referrers API ignore it.
+    // Listed as a referrer: through the API where the registry has one, else the fallback index (read-modify-
+    // write, no locking, like ggcr).
     const tag = referrersTag(digest);
-    const existing = await this.#registry.findManifest({ ...repo, tag }, {}, signal);
-    let entries: WireDescriptor[] = [];
-    let indexAnnotations: Record<string, string> | undefined;
-    if (existing !== undefined) {
-      const parsed = parseExistingIndex(existing.bytes, tag);
-      entries = parsed.manifests;
-      indexAnnotations = parsed.annotations;
-    }
-    if (!entries.some((e) => e.digest === manifestDigest)) {
-      entries.push({ mediaType: OCI_MANIFEST, size: manifest.length, digest: manifestDigest, annotations, artifactType: BUNDLE_V03_MEDIA_TYPE });
-    }
-    entries.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-    await this.#registry.putManifest({ ...repo, tag }, { mediaType: OCI_INDEX, bytes: serializeIndex(entries, indexAnnotations) }, signal);
+    await this.#registry.indexReferrers(repo, digest, [{ mediaType: OCI_MANIFEST, size: manifest.length, digest: manifestDigest, annotations, artifactType: BUNDLE_V03_MEDIA_TYPE }], {}, signal);
     return { format: 'bundle', tag, manifestDigest, written: true, blobDigest: bundleDigest };
   }
-}
-
-function parseDescriptor(v: unknown, where: string): WireDescriptor {
-  if (!isRecord(v) || typeof v['mediaType'] !== 'string' || typeof v['digest'] !== 'string' || !Number.isSafeInteger(v['size'])) {
-    throw new PromoteError('MANIFEST_INVALID', `${where}: malformed descriptor`);
-  }
-  const out: { -readonly [K in keyof WireDescriptor]: WireDescriptor[K] } = { mediaType: v['mediaType'], size: v['size'] as number, digest: v['digest'] };
-  if (typeof v['data'] === 'string') out.data = v['data'];
-  if (Array.isArray(v['urls'])) out.urls = v['urls'].filter((u): u is string => typeof u === 'string');
-  if (isRecord(v['annotations'])) {
-    const ann: Record<string, string> = {};
-    for (const [k, a] of Object.entries(v['annotations'])) if (typeof a === 'string') ann[k] = a;
-    out.annotations = ann;
-  }
-  if (isRecord(v['platform'])) out.platform = v['platform'];
-  if (typeof v['artifactType'] === 'string') out.artifactType = v['artifactType'];
-  return out;
 }
 
 function parseExistingImage(bytes: Buffer, tag: string): { mediaType: string | undefined; layers: WireDescriptor[] } {
@@ -200,21 +169,8 @@ function parseExistingImage(bytes: Buffer, tag: string): { mediaType: string | u
   const m = parsed.value;
   return {
     mediaType: typeof m['mediaType'] === 'string' ? m['mediaType'] : undefined,
-    layers: (m['layers'] as unknown[]).map((l, i) => parseDescriptor(l, `${tag} layer ${i}`)),
+    layers: (m['layers'] as unknown[]).map((l, i) => parseWireDescriptor(l, `${tag} layer ${i}`)),
   };
-}
-
-function parseExistingIndex(bytes: Buffer, tag: string): { manifests: WireDescriptor[]; annotations?: Record<string, string> } {
-  const parsed = parseStrictJson(bytes.toString('utf8'));
-  if (!parsed.ok || !isRecord(parsed.value) || !Array.isArray(parsed.value['manifests']) || (parsed.value['mediaType'] !== undefined && parsed.value['mediaType'] !== OCI_INDEX)) {
-    throw new PromoteError('MANIFEST_INVALID', `${tag} exists but is not an OCI image index (referrers fallback)`);
-  }
-  const m = parsed.value;
-  const manifests = (m['manifests'] as unknown[]).map((d, i) => parseDescriptor(d, `${tag} entry ${i}`));
-  if (!isRecord(m['annotations'])) return { manifests };
-  const annotations: Record<string, string> = {};
-  for (const [k, a] of Object.entries(m['annotations'])) if (typeof a === 'string') annotations[k] = a;
-  return { manifests, annotations };
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

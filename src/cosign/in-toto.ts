@@ -1,6 +1,7 @@
 /** DSSE envelopes and in-toto statements, parsed strictly (signed JSON: no duplicate keys). */
 import { dsse } from '@sigstore/core';
-import { decodeBase64Lenient, goJson, isRecord, sortGoKeys } from './encoding.js';
+import { goJson, sortGoKeys } from '../oci/index.js';
+import { decodeBase64Lenient, isRecord } from './encoding.js';
 import type { ParsedPayload } from './simple-signing.js';
 import { parseStrictJson } from './strict-json.js';
 

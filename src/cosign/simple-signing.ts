@@ -1,5 +1,6 @@
 /** cosign's simple-signing payload (sigstore/sigstore `pkg/signature/payload`), written and read byte-exactly. */
-import { goJson, isRecord, sortGoKeys } from './encoding.js';
+import { goJson, sortGoKeys } from '../oci/index.js';
+import { isRecord } from './encoding.js';
 import { parseStrictJson } from './strict-json.js';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';

@@ -32,4 +32,7 @@ export {
 } from './docker-config.js';
 export { parseAuthChallenge, repositoryScope, type AuthChallenge } from './auth-challenge.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
+export {
+  goJson, sortGoKeys, wireDescriptor, serializeImageManifest, serializeIndex, parseWireDescriptor, mergeReferrersIndex, type WireDescriptor,
+} from './wire-format.js';
 export { MAX_MANIFEST_BYTES, RegistryClient, type RegistryClientOptions, type RequestEvent } from './registry-client.js';

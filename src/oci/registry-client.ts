@@ -11,6 +11,7 @@ import { Authenticator } from './authenticator.js';
 import { DigestVerifier, checkDigest, digestOf } from './digest.js';
 import { anonymousKeychain, registryKey, type Keychain } from './keychain.js';
 import { parseManifest } from './manifest.js';
+import { mergeReferrersIndex } from './wire-format.js';
 import { MANIFEST_ACCEPT, MediaTypes, bareMediaType } from './media-types.js';
 import { formatReference, formatRepository } from './reference.js';
 import { errorForNetwork, errorForStatus, distributionErrorCodes, isRetryableStatus, type RequestSubject } from './registry-errors.js';
@@ -582,6 +583,26 @@ export class RegistryClient implements Registry {
     if (raw === undefined) return [];
     const manifest = parseManifest(raw);
     return manifest.kind === 'index' ? [...manifest.manifests] : [];
+  }
+
+  async indexReferrers(repo: Repository, subject: string, referrers: readonly Descriptor[], options: { template?: RawManifest } = {}, signal?: AbortSignal): Promise<boolean> {
+    const listed = new Set((await this.listReferrers(repo, subject, signal)).map((d) => d.digest));
+    if (this.referrersApi(repo.registry) === 'supported' || referrers.every((d) => listed.has(d.digest))) return false;
+    const tag = `sha256-${subject.slice('sha256:'.length)}`;
+    const existing = await this.findManifest({ ...repo, tag }, {}, signal);
+    const { template } = options;
+    if (existing === undefined && template !== undefined) {
+      const wanted = new Set(referrers.map((d) => d.digest));
+      const parsed = parseManifest(template);
+      if (parsed.kind === 'index' && parsed.manifests.length === wanted.size && parsed.manifests.every((d) => wanted.has(d.digest))) {
+        await this.putManifest({ ...repo, tag }, { mediaType: template.mediaType, bytes: template.bytes }, signal);
+        return true;
+      }
+    }
+    const bytes = mergeReferrersIndex(existing?.bytes, referrers, `${formatRepository(repo)}:${tag}`);
+    if (bytes === undefined) return false;
+    await this.putManifest({ ...repo, tag }, { mediaType: MediaTypes.ociIndex, bytes }, signal);
+    return true;
   }
 
   referrersApi(registry: string): 'supported' | 'unsupported' | 'unknown' {

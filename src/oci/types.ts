@@ -79,6 +79,13 @@ export interface Registry {
   /** Referrers of a digest through the API, or the `sha256-<hex>` tag schema when the API is unsupported. */
   listReferrers(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[]>;
   /**
+   * Makes `referrers` listed as referrers of `subject`: nothing to write where the registry has the referrers
+   * API (it indexes manifests by their `subject`), else a read-modify-write of the `sha256-<hex>` fallback
+   * index. With no index in the target, `template` (the source's fallback index) is written byte for byte
+   * when it lists exactly what is needed, so that its digest is kept. Returns whether an index was written.
+   */
+  indexReferrers(repo: Repository, subject: string, referrers: readonly Descriptor[], options?: { template?: RawManifest }, signal?: AbortSignal): Promise<boolean>;
+  /**
    * What is known of a registry's referrers API: `unsupported` after it answered like Distribution 2.8
    * (404 page, wrong content type), so that callers may rely on the fallback tag seen in a tag listing.
    */

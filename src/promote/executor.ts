@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { PromoteError } from '../errors.js';
-import { MediaTypes, formatRepository, parseManifest, type Descriptor, type Registry, type Repository } from '../oci/index.js';
+import { formatRepository, type Registry, type Repository } from '../oci/index.js';
 import { buildImageLocationsImage, imageLocationsTag } from '../bundle/index.js';
 import { imgpkgTag, type PlannedArtifact, type PlannedReferrers, type PromotionPlan } from './plan.js';
 import { limiter } from './limiter.js';
@@ -149,36 +149,11 @@ export class PlanExecutor {
     }
   }
 
-  /** Makes the target list a subject's referrers: through its API, else through the `sha256-<hex>` fallback index. */
   async #writeReferrers(planned: PlannedReferrers, target: Repository, signal: AbortSignal): Promise<void> {
-    const listed = await this.#registry.listReferrers(target, planned.subject, signal);
-    const listedDigests = new Set(listed.map((d) => d.digest));
-    const missing = planned.referrers.filter((d) => !listedDigests.has(d.digest));
-    if (missing.length === 0) return;
-    const tag = planned.subject.replace(':', '-');
-    const existing = await this.#registry.findManifest({ ...target, tag }, { absentIfDenied: false }, signal);
-    if (!existing && planned.sourceIndex) {
-      // Nothing to merge with: the source's index, byte for byte, keeps its digest.
-      await this.#put(target, { tag }, planned.sourceIndex.mediaType, planned.sourceIndex.bytes, planned.sourceIndex.digest, signal);
-      return;
-    }
-    const current = existing ? parseManifest(existing) : undefined;
-    const entries = new Map<string, Descriptor>();
-    for (const d of current?.kind === 'index' ? current.manifests : []) entries.set(d.digest, d);
-    for (const d of missing) entries.set(d.digest, d);
-    const manifests = [...entries.values()].sort((a, b) => a.digest.localeCompare(b.digest)).map(descriptorJson);
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
-    const stored = await this.#registry.putManifest({ ...target, tag }, { mediaType: MediaTypes.ociIndex, bytes }, signal);
-    this.#log.debug({ subject: planned.subject, index: stored, referrers: entries.size }, 'wrote referrers fallback index');
+    const template = planned.sourceIndex ? { template: planned.sourceIndex } : {};
+    const written = await this.#registry.indexReferrers(target, planned.subject, planned.referrers, template, signal);
+    if (written) this.#log.debug({ subject: planned.subject, referrers: planned.referrers.length }, 'wrote referrers fallback index');
   }
-}
-
-function descriptorJson(d: Descriptor): Record<string, unknown> {
-  return {
-    mediaType: d.mediaType, digest: d.digest, size: d.size,
-    ...(d.artifactType !== undefined ? { artifactType: d.artifactType } : {}),
-    ...(d.annotations !== undefined ? { annotations: d.annotations } : {}),
-  };
 }
 
 /** Groups manifests so that each group only depends on earlier ones (index children before their index). */

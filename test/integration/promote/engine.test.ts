@@ -94,6 +94,8 @@ describe('PromotionEngine', () => {
       expect(tags).toEqual(expect.arrayContaining([...fixture.expected.tags].filter((t) => !isReferrerImgpkgTag(t, fixture))));
       expect(result.sourceDigest).toBe(fixture.root.digest);
       expect(result.tags).toEqual(['v1']);
+      // With no index in the target, the source's fallback index is copied byte for byte (same digest).
+      expect((await RawClient.for(dst).getManifest(target, fixture.referrer.indexTag)).digest).toBe(fixture.referrer.indexDigest);
     });
 
     it('agrees with skopeo, an independent client, on the bundle bytes', async () => {

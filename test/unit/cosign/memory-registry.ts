@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PromoteError } from '../../../src/errors.js';
-import type { BlobCopyOutcome, BlobSource, Descriptor, RawManifest, Reference, Registry, Repository, RequestStats } from '../../../src/oci/index.js';
+import { mergeReferrersIndex, type BlobCopyOutcome, type BlobSource, type Descriptor, type RawManifest, type Reference, type Registry, type Repository, type RequestStats } from '../../../src/oci/index.js';
 
 const digestOf = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const key = (r: Repository): string => `${r.registry}/${r.repository}`;
@@ -125,6 +125,16 @@ export class MemoryRegistry implements Registry {
   }
 
   /** Like distribution 2.8: no referrers API, so the `sha256-<hex>` fallback index. */
+  /** The fallback index, merged as the real client merges it (distribution 2.8 has no referrers API). */
+  async indexReferrers(repo: Repository, subject: string, referrers: readonly Descriptor[]): Promise<boolean> {
+    const tag = `sha256-${subject.slice(7)}`;
+    const existing = await this.findManifest({ ...repo, tag });
+    const bytes = mergeReferrersIndex(existing?.bytes, referrers, tag);
+    if (bytes === undefined) return false;
+    await this.putManifest({ ...repo, tag }, { mediaType: 'application/vnd.oci.image.index.v1+json', bytes });
+    return true;
+  }
+
   async listReferrers(repo: Repository, digest: string): Promise<Descriptor[]> {
     this.#count('GET referrers');
     const m = this.#resolve({ ...repo, tag: `sha256-${digest.slice(7)}` });

@@ -3,7 +3,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { ImageSigner, loadPolicy, parsePrivateKey, SignatureVerifier, type Policy, type PolicyDocument, type SigningKey } from '../../../src/cosign/index.js';
-import { serializeImageManifest, signatureConfigBytes } from '../../../src/cosign/signature-image.js';
+import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
+import { serializeImageManifest } from '../../../src/oci/index.js';
 import { FIXTURE_DIR, fixture, sigstoreJsonLayer } from './fixture-files.js';
 import { MemoryRegistry } from './memory-registry.js';
 

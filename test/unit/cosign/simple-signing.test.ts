@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { serializeSimpleSigningPayload } from '../../../src/cosign/index.js';
 import { parseSimpleSigningPayload } from '../../../src/cosign/simple-signing.js';
-import { signatureConfigBytes, serializeImageManifest } from '../../../src/cosign/signature-image.js';
+import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
+import { serializeImageManifest } from '../../../src/oci/index.js';
 import { serializeSignStatement } from '../../../src/cosign/in-toto.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
