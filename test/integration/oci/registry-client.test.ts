@@ -1,3 +1,4 @@
+import { rejectionOf } from '../../support/failure.js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isPromoteError, type PromoteError } from '../../../src/errors.js';
@@ -31,11 +32,6 @@ function at(registry: TestRegistry, repository: string): Repository {
   return { registry: registry.host, repository };
 }
 
-async function rejection(p: Promise<unknown>): Promise<PromoteError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  if (!isPromoteError(e)) throw new Error(`expected a PromoteError, got ${String(e)}`);
-  return e;
-}
 
 /** Pushes config + one layer + an OCI manifest under `tag` with our client; returns the pieces. */
 async function pushImage(client: RegistryClient, repo: Repository, tag: string, layerSize = 50_000) {
@@ -75,14 +71,14 @@ describe('RegistryClient against docker-registry', () => {
       expect((await RawClient.for(a).getManifest('roundtrip/app', image.digest)).bytes.equals(image.manifest)).toBe(true);
       expect(await client.headManifest({ ...repo, digest: image.digest })).toEqual({ mediaType: MediaTypes.ociManifest, digest: image.digest, size: image.manifest.length });
       expect((await client.readBlob(repo, image.layerDesc.digest, 1_000_000)).equals(image.layer)).toBe(true);
-      expect((await rejection(client.readBlob(repo, image.layerDesc.digest, 100))).code).toBe('BLOB_TOO_LARGE');
+      expect((await rejectionOf(client.readBlob(repo, image.layerDesc.digest, 100))).code).toBe('BLOB_TOO_LARGE');
     });
 
     it('answers 404s as absent or MANIFEST_NOT_FOUND', async () => {
       const client = clientFor([a]);
       expect(await client.headManifest({ ...at(a, 'roundtrip/none'), tag: 'x' })).toBeUndefined();
       expect(await client.findManifest({ ...at(a, 'roundtrip/none'), tag: 'x' })).toBeUndefined();
-      expect((await rejection(client.getManifest({ ...at(a, 'roundtrip/none'), tag: 'x' }))).code).toBe('MANIFEST_NOT_FOUND');
+      expect((await rejectionOf(client.getManifest({ ...at(a, 'roundtrip/none'), tag: 'x' }))).code).toBe('MANIFEST_NOT_FOUND');
     });
 
     it('pushBlob of a blob already in the repository is one request and reports present', async () => {
@@ -201,7 +197,7 @@ describe('RegistryClient against docker-registry', () => {
 
     it('fails with REGISTRY_UNAUTHORIZED and keeps the password out of the message', async () => {
       const client = clientFor([registry], { password: 'definitely-wrong' });
-      const e = await rejection(client.getManifest({ ...at(registry, 'basic/app'), tag: 'v1' }));
+      const e = await rejectionOf(client.getManifest({ ...at(registry, 'basic/app'), tag: 'v1' }));
       expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
       expect(e.message).toContain(registry.host);
       expect(e.message).toContain('basic/app');
@@ -242,7 +238,7 @@ describe('RegistryClient against docker-registry', () => {
 
     it('fails with REGISTRY_UNAUTHORIZED for a wrong password without leaking it', async () => {
       const client = clientFor([registry], { password: 'wrong-token-pw' });
-      const e = await rejection(client.listTags(at(registry, 'token/src')));
+      const e = await rejectionOf(client.listTags(at(registry, 'token/src')));
       expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
       expect(e.message).not.toContain('wrong-token-pw');
     });
@@ -265,7 +261,7 @@ describe('RegistryClient against docker-registry', () => {
 
     it('fails with TLS_CONFIG without it', async () => {
       const client = clientFor([registry]);
-      expect((await rejection(client.listTags(at(registry, 'tls/app')))).code).toBe('TLS_CONFIG');
+      expect((await rejectionOf(client.listTags(at(registry, 'tls/app')))).code).toBe('TLS_CONFIG');
     });
   });
 });

@@ -10,7 +10,7 @@ import { PromotionEngine, type PlanRequest, type PromotionResult } from '../../.
 import { RegistryClient, staticKeychain, chainKeychains, type Keychain } from '../../../src/oci/index.js';
 import { silentLogger } from '../../../src/log.js';
 import { DEFAULT_BUNDLE_LAYER_LIMITS } from '../../../src/bundle/index.js';
-import { isPromoteError, type ErrorCode } from '../../../src/errors.js';
+import { rejectionOf } from '../../support/failure.js';
 import { startRegistry, TEST_PASSWORD, TEST_USERNAME, type TestRegistry } from '../../support/registry.js';
 import { RawClient } from '../../support/raw-client.js';
 import { FaultProxy } from '../../support/fault-proxy.js';
@@ -36,16 +36,6 @@ function request(src: { host: string }, srcRepo: string, tag: string, dst: { hos
     target: { registry: dst.host, repository: dstRepo },
     attached,
   };
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPromoteError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected the promotion to fail');
 }
 
 describe('PromotionEngine', () => {
@@ -180,7 +170,7 @@ describe('PromotionEngine', () => {
       const wrong = chainKeychains(staticKeychain({ username: TEST_USERNAME, password: 'hunter2-wrong' }, { hosts: [basic.host] }),
         staticKeychain({ username: TEST_USERNAME, password: TEST_PASSWORD }));
       const registry = client([basic, token], wrong);
-      const f = await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(token, 'dev/app', 'v1', basic, 'prod/wrong')));
+      const f = await rejectionOf(new PromotionEngine({ registry, log: silentLogger() }).promote(request(token, 'dev/app', 'v1', basic, 'prod/wrong')));
       await registry.close();
       expect(f.code).toBe('REGISTRY_UNAUTHORIZED');
       expect(f.message).toContain(basic.host);
@@ -194,7 +184,7 @@ describe('PromotionEngine', () => {
     const promote = async (repo: string, tag: string, options = {}) => {
       const registry = client([src, dst]);
       try {
-        return await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, repo, tag, dst, `bad/${repo}`), options));
+        return await rejectionOf(new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, repo, tag, dst, `bad/${repo}`), options));
       } finally {
         await registry.close();
       }
@@ -263,7 +253,7 @@ describe('PromotionEngine', () => {
       const fake = { host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
       const registry = client([fake, dst]);
       try {
-        const f = await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(fake, 'huge/app', 'v1', dst, 'bad/toolarge')));
+        const f = await rejectionOf(new PromotionEngine({ registry, log: silentLogger() }).promote(request(fake, 'huge/app', 'v1', dst, 'bad/toolarge')));
         expect(f.code).toBe('MANIFEST_TOO_LARGE');
         expect(f.message).toContain(`${fake.host}/huge/app:v1`);
       } finally {
@@ -323,7 +313,7 @@ describe('PromotionEngine', () => {
       const proxy = await FaultProxy.start(src);
       try {
         const registry = client([proxy, dst]);
-        const f = await failure(new PromotionEngine({ registry, log: silentLogger() }).promote(request(proxy, 'dev/app', 'no-such-tag', dst, 'retry/none')));
+        const f = await rejectionOf(new PromotionEngine({ registry, log: silentLogger() }).promote(request(proxy, 'dev/app', 'no-such-tag', dst, 'retry/none')));
         await registry.close();
         expect(f.code).toBe('MANIFEST_NOT_FOUND');
         expect(proxy.requests.filter((r) => r.path.endsWith('/manifests/no-such-tag'))).toHaveLength(1);

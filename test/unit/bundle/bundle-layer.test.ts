@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { readFileFromLayer, isImagesYml, DEFAULT_BUNDLE_LAYER_LIMITS } from '../../../src/bundle/index.js';
-import { isPromoteError } from '../../../src/errors.js';
+import { rejectionOf } from '../../support/failure.js';
 
 async function tarOf(entries: { name: string; content?: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string }[]): Promise<Buffer> {
   const pack = tar.pack();
@@ -16,16 +16,6 @@ async function tarOf(entries: { name: string; content?: string; type?: 'file' | 
 }
 
 const what = { layer: 'sha256:test', file: '.imgpkg/images.yml', maxFileBytes: 1024 };
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPromoteError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('readFileFromLayer', () => {
   describe('when the layer holds .imgpkg/images.yml', () => {
@@ -52,19 +42,19 @@ describe('readFileFromLayer', () => {
   describe('when an entry escapes the bundle root', () => {
     it('refuses a ../ path even after the wanted file', async () => {
       const layer = gzipSync(await tarOf([{ name: '.imgpkg/images.yml', content: 'ok' }, { name: 'a/../../etc/passwd', content: 'x' }]));
-      const f = await failure(readFileFromLayer(layer, isImagesYml, what));
+      const f = await rejectionOf(readFileFromLayer(layer, isImagesYml, what));
       expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
       expect(f.message).toContain('a/../../etc/passwd');
     });
 
     it('refuses an absolute path', async () => {
       const layer = gzipSync(await tarOf([{ name: '/etc/passwd', content: 'x' }]));
-      expect((await failure(readFileFromLayer(layer, isImagesYml, what))).code).toBe('BUNDLE_LAYER_UNSAFE');
+      expect((await rejectionOf(readFileFromLayer(layer, isImagesYml, what))).code).toBe('BUNDLE_LAYER_UNSAFE');
     });
 
     it('refuses a symlink pointing outside', async () => {
       const layer = gzipSync(await tarOf([{ name: 'evil', type: 'symlink', linkname: '../../../etc' }]));
-      const f = await failure(readFileFromLayer(layer, isImagesYml, what));
+      const f = await rejectionOf(readFileFromLayer(layer, isImagesYml, what));
       expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
       expect(f.message).toContain('evil');
     });
@@ -74,7 +64,7 @@ describe('readFileFromLayer', () => {
     it('stops at the decompression limit', async () => {
       const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
       expect(bomb.length).toBeLessThan(256 * 1024);
-      const f = await failure(readFileFromLayer(bomb, isImagesYml, what, { ...DEFAULT_BUNDLE_LAYER_LIMITS, maxDecompressedBytes: 8 * 1024 * 1024 }));
+      const f = await rejectionOf(readFileFromLayer(bomb, isImagesYml, what, { ...DEFAULT_BUNDLE_LAYER_LIMITS, maxDecompressedBytes: 8 * 1024 * 1024 }));
       expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
       expect(f.message).toMatch(/decompresses to more than 8388608 bytes/);
     });
@@ -83,7 +73,7 @@ describe('readFileFromLayer', () => {
   describe('when images.yml is larger than allowed', () => {
     it('refuses it by its header size without reading it', async () => {
       const layer = gzipSync(await tarOf([{ name: '.imgpkg/images.yml', content: 'x'.repeat(2048) }]));
-      const f = await failure(readFileFromLayer(layer, isImagesYml, what));
+      const f = await rejectionOf(readFileFromLayer(layer, isImagesYml, what));
       expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
       expect(f.message).toContain('2048 bytes');
     });
@@ -92,7 +82,7 @@ describe('readFileFromLayer', () => {
   describe('when the layer has too many entries', () => {
     it('stops at the entry limit', async () => {
       const layer = gzipSync(await tarOf(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}` }))));
-      const f = await failure(readFileFromLayer(layer, isImagesYml, what, { ...DEFAULT_BUNDLE_LAYER_LIMITS, maxEntries: 10 }));
+      const f = await rejectionOf(readFileFromLayer(layer, isImagesYml, what, { ...DEFAULT_BUNDLE_LAYER_LIMITS, maxEntries: 10 }));
       expect(f.code).toBe('BUNDLE_LAYER_UNSAFE');
       expect(f.message).toContain('more than 10 tar entries');
     });
@@ -100,7 +90,7 @@ describe('readFileFromLayer', () => {
 
   describe('when the bytes are not gzip', () => {
     it('says the layer is not a readable gzip tar', async () => {
-      const f = await failure(readFileFromLayer(Buffer.from('not gzip at all'), isImagesYml, what));
+      const f = await rejectionOf(readFileFromLayer(Buffer.from('not gzip at all'), isImagesYml, what));
       expect(f.code).toBe('BUNDLE_INVALID');
       expect(f.message).toContain('sha256:test');
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isPromoteError } from '../../../src/errors.js';
 import { MediaTypes, digestOf, isImageManifest, isIndex, isNonDistributable, parseManifest, type RawManifest } from '../../../src/oci/index.js';
+import { failureOf } from '../../support/failure.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -20,15 +20,6 @@ function image(extra: Record<string, unknown> = {}): Record<string, unknown> {
   };
 }
 
-function failure(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (!isPromoteError(e)) throw e;
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected a PromoteError');
-}
 
 describe('parseManifest', () => {
   describe('when given an OCI image manifest', () => {
@@ -78,7 +69,7 @@ describe('parseManifest', () => {
 
   describe('when body and Content-Type disagree', () => {
     it('refuses with MANIFEST_INVALID naming both', () => {
-      const f = failure(() => parseManifest(raw(image(), MediaTypes.dockerManifest)));
+      const f = failureOf(() => parseManifest(raw(image(), MediaTypes.dockerManifest)));
       expect(f.code).toBe('MANIFEST_INVALID');
       expect(f.message).toContain(MediaTypes.ociManifest);
       expect(f.message).toContain(MediaTypes.dockerManifest);
@@ -87,12 +78,12 @@ describe('parseManifest', () => {
 
   describe('when the media type is not a manifest', () => {
     it('refuses with UNSUPPORTED_MEDIA_TYPE naming it', () => {
-      const f = failure(() => parseManifest(raw(image({ mediaType: 'application/vnd.example+json' }))));
+      const f = failureOf(() => parseManifest(raw(image({ mediaType: 'application/vnd.example+json' }))));
       expect(f.code).toBe('UNSUPPORTED_MEDIA_TYPE');
       expect(f.message).toContain('application/vnd.example+json');
     });
     it('refuses schema 1', () => {
-      const f = failure(() => parseManifest(raw({ schemaVersion: 1, name: 'x', fsLayers: [] })));
+      const f = failureOf(() => parseManifest(raw({ schemaVersion: 1, name: 'x', fsLayers: [] })));
       expect(f.code).toBe('UNSUPPORTED_MEDIA_TYPE');
       expect(f.message).toContain('schema 1');
     });
@@ -113,13 +104,13 @@ describe('parseManifest', () => {
       ['an index without manifests', { schemaVersion: 2, mediaType: MediaTypes.ociIndex }, '"manifests"'],
     ])('refuses %s with MANIFEST_INVALID', (_name, body, part) => {
       const input = raw(body);
-      const f = failure(() => parseManifest(input));
+      const f = failureOf(() => parseManifest(input));
       expect(f.code).toBe('MANIFEST_INVALID');
       expect(f.message).toContain(input.digest);
       expect(f.message).toContain(part);
     });
     it('refuses a non-sha256 descriptor digest with UNSUPPORTED_DIGEST', () => {
-      const f = failure(() => parseManifest(raw(image({ layers: [{ mediaType: 'x', digest: `sha512:${'f'.repeat(128)}`, size: 1 }] }))));
+      const f = failureOf(() => parseManifest(raw(image({ layers: [{ mediaType: 'x', digest: `sha512:${'f'.repeat(128)}`, size: 1 }] }))));
       expect(f.code).toBe('UNSUPPORTED_DIGEST');
     });
   });

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isPromoteError } from '../../../src/errors.js';
 import { formatReference, formatRepository, parseReference, parseRepository, withDigest, withTag } from '../../../src/oci/index.js';
+import { failureOf } from '../../support/failure.js';
 
 const HEX = 'a'.repeat(64);
 const DIGEST = `sha256:${HEX}`;
 
-function failure(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (!isPromoteError(e)) throw e;
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected a PromoteError');
-}
 
 describe('parseReference', () => {
   describe('when the name has no registry', () => {
@@ -76,7 +67,7 @@ describe('parseReference', () => {
       });
     });
     it('refuses other algorithms with UNSUPPORTED_DIGEST naming the digest', () => {
-      const f = failure(() => parseReference(`app@sha512:${'b'.repeat(128)}`));
+      const f = failureOf(() => parseReference(`app@sha512:${'b'.repeat(128)}`));
       expect(f.code).toBe('UNSUPPORTED_DIGEST');
       expect(f.message).toContain('sha512:');
     });
@@ -87,7 +78,7 @@ describe('parseReference', () => {
       ['app@', 'nothing after @'],
       ['app@latest', 'not a digest'],
     ])('refuses %s (%s) as INVALID_REFERENCE naming the input', (input) => {
-      const f = failure(() => parseReference(input));
+      const f = failureOf(() => parseReference(input));
       expect(f.code).toBe('INVALID_REFERENCE');
       expect(f.message).toContain(`"${input}"`);
     });
@@ -112,7 +103,7 @@ describe('parseReference', () => {
       ['my app', 'whitespace'],
       [`ghcr.io/${'a/'.repeat(130)}a`, 'longer than 255'],
     ])('refuses %j with a message mentioning %s', (input, part) => {
-      const f = failure(() => parseReference(input));
+      const f = failureOf(() => parseReference(input));
       expect(f.code).toBe('INVALID_REFERENCE');
       expect(f.message).toContain(`"${input}"`);
       expect(f.message).toContain(part);
@@ -136,13 +127,13 @@ describe('parseRepository', () => {
   });
   describe('when the input carries a tag or digest', () => {
     it('refuses a tag, naming the input and the tag', () => {
-      const f = failure(() => parseRepository('ghcr.io/org/app:v1'));
+      const f = failureOf(() => parseRepository('ghcr.io/org/app:v1'));
       expect(f.code).toBe('INVALID_REFERENCE');
       expect(f.message).toContain('"ghcr.io/org/app:v1"');
       expect(f.message).toContain(':v1');
     });
     it('refuses a digest, naming it', () => {
-      const f = failure(() => parseRepository(`ghcr.io/org/app@${DIGEST}`));
+      const f = failureOf(() => parseRepository(`ghcr.io/org/app@${DIGEST}`));
       expect(f.code).toBe('INVALID_REFERENCE');
       expect(f.message).toContain(DIGEST);
     });
@@ -168,9 +159,9 @@ describe('withDigest and withTag', () => {
     expect(withTag(repo, 'v1')).toEqual({ ...repo, tag: 'v1' });
   });
   it('validate their input', () => {
-    expect(failure(() => withDigest(repo, 'sha256:xyz')).code).toBe('INVALID_REFERENCE');
-    expect(failure(() => withDigest(repo, `sha384:${'c'.repeat(96)}`)).code).toBe('UNSUPPORTED_DIGEST');
-    const f = failure(() => withTag(repo, 'bad tag'));
+    expect(failureOf(() => withDigest(repo, 'sha256:xyz')).code).toBe('INVALID_REFERENCE');
+    expect(failureOf(() => withDigest(repo, `sha384:${'c'.repeat(96)}`)).code).toBe('UNSUPPORTED_DIGEST');
+    const f = failureOf(() => withTag(repo, 'bad tag'));
     expect(f.code).toBe('INVALID_REFERENCE');
     expect(f.message).toContain('"bad tag"');
   });

@@ -1,3 +1,4 @@
+import { rejectionOf } from '../../support/failure.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -44,11 +45,6 @@ function repo(f: FakeRegistry, name: string): Repository {
   return { registry: f.host, repository: name };
 }
 
-async function rejection(p: Promise<unknown>): Promise<PromoteError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  if (!isPromoteError(e)) throw new Error(`expected a PromoteError, got ${String(e)}`);
-  return e;
-}
 
 describe('RegistryClient', () => {
   describe('when a manifest is fetched', () => {
@@ -67,7 +63,7 @@ describe('RegistryClient', () => {
       const f = await fake();
       const wanted = `sha256:${'9'.repeat(64)}`;
       f.manifests.set(`app:${wanted}`, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST });
-      const e = await rejection(client([f.host]).getManifest({ ...repo(f, 'app'), digest: wanted }));
+      const e = await rejectionOf(client([f.host]).getManifest({ ...repo(f, 'app'), digest: wanted }));
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(wanted);
     });
@@ -116,7 +112,7 @@ describe('RegistryClient', () => {
     it('fails at once with REGISTRY_THROTTLED and retryAfterMs when Retry-After exceeds the cap', async () => {
       const f = await fake();
       f.hook = (_req, res) => (error(res, 429, 'TOOMANYREQUESTS', 'slow down', { 'retry-after': '120' }), true);
-      const e = await rejection(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'v1' }));
+      const e = await rejectionOf(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'v1' }));
       expect(e.code).toBe('REGISTRY_THROTTLED');
       expect(e.retryAfterMs).toBe(120_000);
       expect(f.seen).toHaveLength(1);
@@ -140,7 +136,7 @@ describe('RegistryClient', () => {
     it('gives up after maxAttempts with REGISTRY_UNAVAILABLE', async () => {
       const f = await fake();
       f.hook = (_req, res) => (error(res, 502, 'BAD_GATEWAY', 'upstream'), true);
-      const e = await rejection(client([f.host], { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).getManifest({ ...repo(f, 'app'), tag: 'v1' }));
+      const e = await rejectionOf(client([f.host], { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).getManifest({ ...repo(f, 'app'), tag: 'v1' }));
       expect(e.code).toBe('REGISTRY_UNAVAILABLE');
       expect(e.message).toContain('BAD_GATEWAY: upstream');
       expect(f.seen).toHaveLength(3);
@@ -150,7 +146,7 @@ describe('RegistryClient', () => {
   describe('when the answer is permanent', () => {
     it('does not retry a 404 and names the reference', async () => {
       const f = await fake();
-      const e = await rejection(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'missing' }));
+      const e = await rejectionOf(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'missing' }));
       expect(e.code).toBe('MANIFEST_NOT_FOUND');
       expect(e.message).toContain(`${f.host}/app:missing`);
       expect(f.seen).toHaveLength(1);
@@ -163,7 +159,7 @@ describe('RegistryClient', () => {
         res.end(Buffer.alloc(5 * 1024 * 1024, 0x20));
         return true;
       };
-      const e = await rejection(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'big' }));
+      const e = await rejectionOf(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'big' }));
       expect(e.code).toBe('MANIFEST_TOO_LARGE');
       expect(e.message).toContain('app:big');
     });
@@ -175,7 +171,7 @@ describe('RegistryClient', () => {
         res.end(Buffer.alloc(4 * 1024 * 1024 + 1, 0x20));
         return true;
       };
-      const e = await rejection(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'big' }));
+      const e = await rejectionOf(client([f.host]).getManifest({ ...repo(f, 'app'), tag: 'big' }));
       expect(e.code).toBe('MANIFEST_TOO_LARGE');
     });
 
@@ -184,7 +180,7 @@ describe('RegistryClient', () => {
       f.hook = (_req, res) => (error(res, 403, 'DENIED', 'requested access to the resource is denied'), true);
       const c = client([f.host]);
       expect(await c.findManifest({ ...repo(f, 'app'), tag: 'x.sig' }, { absentIfDenied: true })).toBeUndefined();
-      expect((await rejection(c.findManifest({ ...repo(f, 'app'), tag: 'x.sig' }))).code).toBe('REGISTRY_DENIED');
+      expect((await rejectionOf(c.findManifest({ ...repo(f, 'app'), tag: 'x.sig' }))).code).toBe('REGISTRY_DENIED');
     });
   });
 
@@ -213,7 +209,7 @@ describe('RegistryClient', () => {
     it('reports wrong credentials as REGISTRY_UNAUTHORIZED without the password', async () => {
       const f = await fake({ auth: 'token' });
       const c = client([f.host], { keychain: staticKeychain({ username: 'user', password: 'wrong-Pa55word' }) });
-      const e = await rejection(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
+      const e = await rejectionOf(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
       expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
       expect(e.message).toContain(f.host);
       expect(e.message).not.toContain('wrong-Pa55word');
@@ -232,7 +228,7 @@ describe('RegistryClient', () => {
         return true;
       };
       const before = f.seen.length;
-      const e = await rejection(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
+      const e = await rejectionOf(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
       expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
       expect(e.message).toContain(f.host);
       expect(e.message).toContain('repository app');
@@ -253,7 +249,7 @@ describe('RegistryClient', () => {
     it('fails with REGISTRY_UNAUTHORIZED after one retry when the password is wrong', async () => {
       const f = await fake({ auth: 'basic' });
       const c = client([f.host], { keychain: staticKeychain({ username: 'user', password: 'nope-secret' }) });
-      const e = await rejection(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
+      const e = await rejectionOf(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
       expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
       expect(e.message).not.toContain('nope-secret');
       expect(f.seen).toHaveLength(2);
@@ -319,7 +315,7 @@ describe('RegistryClient', () => {
       const digest = digestOf(good);
       src.blobs.set(`app@${digest}`, randomBytes(good.length)); // same size, wrong content
       const c = client([src.host, dst.host]);
-      const e = await rejection(c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: 'x', digest, size: good.length } }, repo(dst, 'app')));
+      const e = await rejectionOf(c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: 'x', digest, size: good.length } }, repo(dst, 'app')));
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(digest);
       expect(e.message).toContain(`${src.host}/app`);
@@ -338,7 +334,7 @@ describe('RegistryClient', () => {
       const bytes = randomBytes(300_000); // several chunks, so that the PUT is under way when the source ends
       const digest = src.putBlob('app', bytes);
       const c = client([src.host, dst.host]);
-      const e = await rejection(c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: 'x', digest, size: bytes.length + 10 } }, repo(dst, 'app')));
+      const e = await rejectionOf(c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: 'x', digest, size: bytes.length + 10 } }, repo(dst, 'app')));
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(`got ${bytes.length} bytes, expected ${bytes.length + 10}`);
       const put = dst.requests('PUT')[0];
@@ -424,7 +420,7 @@ describe('RegistryClient', () => {
       const tokenScopes = f.requests('GET', /^\/token$/).map((s) => s.query.getAll('scope'));
       expect(tokenScopes).toContainEqual(['repository:dst:pull,push', 'repository:src:pull']);
 
-      const e = await rejection(c.copyBlob({ repo: repo(f, 'secret'), descriptor: { mediaType: 'x', digest: d2, size: 50 } }, repo(f, 'dst')));
+      const e = await rejectionOf(c.copyBlob({ repo: repo(f, 'secret'), descriptor: { mediaType: 'x', digest: d2, size: 50 } }, repo(f, 'dst')));
       // The mount was refused, so the client fell back to an upload; reading the source is refused too.
       expect(e.code).toBe('REGISTRY_DENIED');
       const posts = f.requests('POST');
@@ -531,7 +527,7 @@ describe('RegistryClient', () => {
       const consume = async (): Promise<void> => {
         for await (const _ of stream as AsyncIterable<Buffer>) void _;
       };
-      expect((await rejection(consume())).code).toBe('DIGEST_MISMATCH');
+      expect((await rejectionOf(consume())).code).toBe('DIGEST_MISMATCH');
     });
   });
 
@@ -568,7 +564,7 @@ describe('RegistryClient', () => {
     it('speaks https to a registry not listed as insecure', async () => {
       const f = await fake();
       const c = client([], { retry: { maxAttempts: 1 } });
-      const e = await rejection(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
+      const e = await rejectionOf(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }));
       expect(['TLS_CONFIG', 'REGISTRY_UNAVAILABLE']).toContain(e.code);
       expect(f.seen).toHaveLength(0); // a TLS hello is not an HTTP request
     });
@@ -578,7 +574,7 @@ describe('RegistryClient', () => {
       const c = client([f.host]);
       await c.close();
       await c.close();
-      expect((await rejection(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }))).code).toBe('ABORTED');
+      expect((await rejectionOf(c.getManifest({ ...repo(f, 'app'), tag: 'v1' }))).code).toBe('ABORTED');
     });
 
     it('stops waiting when the signal aborts', async () => {
@@ -590,7 +586,7 @@ describe('RegistryClient', () => {
         const t = setInterval(() => f.seen.length > 0 && (clearInterval(t), resolve()), 5);
       });
       controller.abort();
-      expect((await rejection(pending)).code).toBe('ABORTED');
+      expect((await rejectionOf(pending)).code).toBe('ABORTED');
     });
   });
 });
