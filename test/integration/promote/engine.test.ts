@@ -136,6 +136,32 @@ describe('PromotionEngine', () => {
     });
   });
 
+  describe('when a bundle lists images from other repositories and registries', () => {
+    it('collapses them into the one target repository, and a second hop needs no original registry', async () => {
+      const other = await startRegistry();
+      const hop1 = await startRegistry();
+      const hop2 = await startRegistry();
+      try {
+        const elsewhere = await new Fixtures(RawClient.for(other)).pushImage('team/lib', { layers: [await randomLayer(2048, 'elsewhere')] });
+        const local = await new Fixtures(RawClient.for(src)).pushImage('dev/svc', { layers: [await randomLayer(2048, 'local')] });
+        await new Fixtures(RawClient.for(src)).pushBundle('dev/mixed', { images: [elsewhere.ref, local.ref], tag: 'v1' });
+        let registry = client([src, other, hop1, hop2]);
+        await new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, 'dev/mixed', 'v1', hop1, 'stage/mixed'));
+        await registry.close();
+        for (const d of [elsewhere.digest, local.digest]) expect(await RawClient.for(hop1).manifestExists('stage/mixed', d)).toBe(true);
+
+        await other.stop(); // the original home of team/lib is gone: hop 2 must read everything from hop 1
+        registry = client([hop1, hop2]);
+        const result = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(hop1, 'stage/mixed', 'v1', hop2, 'prod/mixed'));
+        await registry.close();
+        expect(result.counts.artifactsCopied).toBe(3);
+        for (const d of [elsewhere.digest, local.digest]) expect(await RawClient.for(hop2).manifestExists('prod/mixed', d)).toBe(true);
+      } finally {
+        await Promise.all([other.stop(), hop1.stop(), hop2.stop()]);
+      }
+    });
+  });
+
   describe('when source and target are repositories of one registry', () => {
     it('mounts every blob instead of uploading it', async () => {
       const registry = client([src]);
