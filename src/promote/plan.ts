@@ -1,12 +1,12 @@
 import type { Logger } from '../log.js';
 import { PromoteError, isPromoteError } from '../errors.js';
 import {
-  MediaTypes, formatReference, formatRepository, isNonDistributable, parseManifest,
+  MediaTypes, formatReference, formatRepository, isNonDistributable, parseManifest, parseReference,
   type Descriptor, type RawManifest, type Reference, type Registry, type Repository,
 } from '../oci/index.js';
 import {
   DEFAULT_BUNDLE_LAYER_LIMITS, imageLocationsTag, isImageLocationsYml, isImagesYml, parseImageLocationsYaml,
-  parseImagesLock, readFileFromLayer, type BundleLayerLimits, type ImageLocation,
+  parseImagesLock, readFileFromLayer, type BundleLayerLimits, type ImageLocation, type LockedImage,
 } from '../bundle/index.js';
 import { limiter, once } from './limiter.js';
 
@@ -194,8 +194,9 @@ class PlanBuilder {
       throw new PromoteError('NOT_A_BUNDLE', `${name} is an image index; a bundle is an image manifest (hint: copy plain images with an images lock, not --bundle)`);
     }
     const rootRepo: Repository = { registry: source.registry, repository: source.repository };
-    const config = await this.#readConfig(rootRepo, parsed.config, name);
-    if (!isBundleConfig(config)) {
+    // A bundle complete in the target (its locations image is written last) was checked when it was copied.
+    const known = this.#present(root.digest) && this.#targetTags.has(imageLocationsTag(root.digest));
+    if (!known && !isBundleConfig(await this.#readConfig(rootRepo, parsed.config, name))) {
       throw new PromoteError('NOT_A_BUNDLE', `${name} is a plain image, not an imgpkg bundle: its config has no '${BUNDLE_LABEL}' label`);
     }
     await this.#visitBundle(rootRepo, root, undefined, 0, []);
@@ -288,13 +289,7 @@ class PlanBuilder {
     if (layer.size > this.#maxBundleLayerBytes) {
       throw new PromoteError('BUNDLE_LAYER_UNSAFE', `bundle ${name}: layer ${layer.digest} is ${layer.size} bytes, more than the ${this.#maxBundleLayerBytes} allowed`);
     }
-    const layerBytes = await this.#read(() => this.#registry.readBlob(repo, layer.digest, this.#maxBundleLayerBytes, this.#signal));
-    this.#keep(repo, layer, layerBytes);
-    const text = await readFileFromLayer(layerBytes, isImagesYml,
-      { layer: `${layer.digest} of ${name}`, file: '.imgpkg/images.yml', maxFileBytes: this.#layerLimits.maxImagesYmlBytes }, this.#layerLimits);
-    if (text === undefined) throw new PromoteError('BUNDLE_INVALID', `bundle ${name}: expected to find .imgpkg/images.yml in bundle image`);
-    const lock = parseImagesLock(text, `bundle ${name}`);
-    const hints = await this.#locationHints(repo, raw.digest, name);
+    const { images, hints } = await this.#closureOf(repo, raw.digest, layer, name);
 
     const bundleEntry: { digest: string; source: Repository; locations: ImageLocation[]; locationsPresentInTarget: boolean } = {
       digest: raw.digest,
@@ -306,9 +301,9 @@ class PlanBuilder {
     // Attachments first: the first referrers lookup learns whether the registry has the API, so that the
     // lookups of the images below can rely on the tag listing instead of one probe each.
     await this.#attachments(repo, raw.digest);
-    const visits = await Promise.all(lock.images.map((entry) =>
+    const visits = await Promise.all(images.map((entry) =>
       this.#visitImage(repo, entry.ref, entry.image, hints.get(entry.image), depth, [...path, raw.digest])));
-    bundleEntry.locations = lock.images.map((entry, i) => ({ image: entry.image, isBundle: visits[i]!.isBundle }));
+    bundleEntry.locations = images.map((entry, i) => ({ image: entry.image, isBundle: visits[i]!.isBundle }));
 
     const blobs = this.#addBlobs(repo, [manifest.config, layer], name);
     this.#add({
@@ -316,6 +311,29 @@ class PlanBuilder {
       uploadTag: imgpkgTag(raw.digest), presentInTarget: this.#present(raw.digest),
       ...(origRef !== undefined ? { origRef } : {}),
     });
+  }
+
+  /**
+   * The images a bundle lists, with isBundle hints. A bundle already complete in the target is described
+   * by the target's locations image (written only after everything under it arrived), which saves reading
+   * the bundle layer; otherwise `.imgpkg/images.yml` is read from the bundle layer.
+   */
+  async #closureOf(repo: Repository, digest: string, layer: Descriptor, name: string): Promise<{ images: readonly LockedImage[]; hints: Map<string, boolean> }> {
+    const tag = imageLocationsTag(digest);
+    if (this.#present(digest) && this.#targetTags.has(tag)) {
+      const locations = await this.#readLocations(this.#request.target, tag, name);
+      const images = locations?.map((l) => ({ image: l.image, ref: digestRef(l.image) }));
+      if (locations && images?.every((i): i is LockedImage => i.ref !== undefined)) {
+        return { images, hints: new Map(locations.map((l) => [l.image, l.isBundle])) };
+      }
+    }
+    const layerBytes = await this.#read(() => this.#registry.readBlob(repo, layer.digest, this.#maxBundleLayerBytes, this.#signal));
+    this.#keep(repo, layer, layerBytes);
+    const text = await readFileFromLayer(layerBytes, isImagesYml,
+      { layer: `${layer.digest} of ${name}`, file: '.imgpkg/images.yml', maxFileBytes: this.#layerLimits.maxImagesYmlBytes }, this.#layerLimits);
+    if (text === undefined) throw new PromoteError('BUNDLE_INVALID', `bundle ${name}: expected to find .imgpkg/images.yml in bundle image`);
+    const lock = parseImagesLock(text, `bundle ${name}`);
+    return { images: lock.images, hints: await this.#locationHints(repo, digest, name) };
   }
 
   /** isBundle flags from an existing locations image: the source's, else the target's (same bundle, same content). */
@@ -487,22 +505,44 @@ class PlanBuilder {
 
   async #referrersOf(repo: Repository, subject: string): Promise<void> {
     const all = await this.#read(() => this.#registry.listReferrers(repo, subject, this.#signal));
-    const wanted = all.filter((d) => this.#request.attached.referrers || (d.artifactType ?? '').startsWith(SIGSTORE_BUNDLE_PREFIX));
-    if (wanted.length === 0) return;
-    await Promise.all(wanted.map(async (d) => {
+    const listed = all.filter((d) => this.#request.attached.referrers || (d.artifactType ?? '').startsWith(SIGSTORE_BUNDLE_PREFIX));
+    if (listed.length === 0) return;
+    const { target } = this.#request;
+    const found = await Promise.all(listed.map(async (d) => {
+      // The target first: a referrer already there costs one HEAD and no read of the source.
+      if (await this.#read(() => this.#registry.headManifest({ ...target, digest: d.digest }, this.#signal))) return d;
       const raw = await this.#read(() => this.#registry.findManifest({ ...repo, digest: d.digest }, {}, this.#signal));
       if (!raw) {
         this.#log.warn({ subject, referrer: d.digest }, 'referrer listed but missing in the source; skipped');
-        return;
+        return undefined;
       }
-      const exists = await this.#read(() => this.#registry.headManifest({ ...this.#request.target, digest: d.digest }, this.#signal));
-      if (exists) return;
       await this.#addAttachedManifest(repo, raw, 'referrer', undefined, `referrer ${d.digest} of ${subject}`);
+      return d;
     }));
-    const sourceIndex = wanted.length === all.length
-      ? await this.#read(() => this.#registry.findManifest({ ...repo, tag: subject.replace(':', '-') }, { absentIfDenied: true }, this.#signal))
+    const wanted = found.filter((d): d is Descriptor => d !== undefined);
+    if (wanted.length === 0) return;
+    const fallbackTag = subject.replace(':', '-');
+    if (this.#targetTags.has(fallbackTag)) {
+      // A re-run: nothing to write when the target's fallback index lists every referrer already.
+      const index = await this.#read(() => this.#registry.findManifest({ ...target, tag: fallbackTag }, {}, this.#signal));
+      const m = index ? parseManifest(index) : undefined;
+      const indexed = new Set(m?.kind === 'index' ? m.manifests.map((d) => d.digest) : []);
+      if (wanted.every((d) => indexed.has(d.digest))) return;
+    }
+    // Nothing to merge with in the target: the source's index, copied byte for byte, keeps its digest.
+    const sourceIndex = !this.#targetTags.has(fallbackTag) && wanted.length === all.length && this.#registry.referrersApi?.(repo.registry) !== 'supported'
+      ? await this.#read(() => this.#registry.findManifest({ ...repo, tag: fallbackTag }, { absentIfDenied: true }, this.#signal))
       : undefined;
     this.#referrers.push({ subject, referrers: wanted, ...(sourceIndex ? { sourceIndex } : {}) });
+  }
+}
+
+function digestRef(image: string): (Reference & { digest: string }) | undefined {
+  try {
+    const ref = parseReference(image);
+    return ref.digest !== undefined && ref.tag === undefined ? (ref as Reference & { digest: string }) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

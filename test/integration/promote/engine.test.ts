@@ -123,6 +123,7 @@ describe('PromotionEngine', () => {
     describe('and promoting it again', () => {
       it('moves no blob and rewrites only the bundle tag', async () => {
         proxy.clearRequests();
+        const sourceBefore = (await src.requests()).length;
         const registry = client([src, proxy]);
         const again = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, 'dev/app', 'v1', proxy, target));
         await registry.close();
@@ -130,8 +131,15 @@ describe('PromotionEngine', () => {
         expect(again.counts.blobs).toMatchObject({ uploaded: 0, mounted: 0 });
         const writes = proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'PATCH');
         expect(writes.map((w) => w.path)).toEqual([`/v2/${target}/manifests/v1`]);
-        // One blob read per bundle: the target's locations layer, for the isBundle flags.
+        // One blob read per bundle, of a few hundred bytes: the target's locations layer describes the closure.
         expect(proxy.requests.filter((r) => r.path.includes('/blobs/sha256:'))).toHaveLength(2);
+        const sourceReads = (await src.requests()).slice(sourceBefore);
+        expect(sourceReads.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
+        // Per signature tag (.sig, .att, .sbom): a HEAD in the source and one in the target. The referrer: the
+        // source listing (API probe, fallback tag), a HEAD and a fallback-index read in the target. Then the
+        // root and nested bundle manifests, two tag listings, two locations images (manifest + layer), the tag.
+        const attachedTags = fixture.signatures.length + 2;
+        expect(sourceReads.length + proxy.requests.length).toBeLessThanOrEqual(2 * attachedTags + 4 + 9);
       });
     });
   });
