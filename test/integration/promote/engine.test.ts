@@ -275,27 +275,38 @@ describe('PromotionEngine', () => {
       await expectNoTag('huge');
     });
 
-    it('refuses a manifest over 4 MiB: MANIFEST_TOO_LARGE', async () => {
-      // Distribution itself neither stores nor serves such a manifest (413/500), so a node:http fake plays a
-      // registry that does; the target is the real one.
-      const huge = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', annotations: { padding: 'x'.repeat(4 * 1024 * 1024 + 10) } }));
+    /** Distribution refuses to store what these tests need a source to serve, so a node:http fake plays it. */
+    const fromFakeSource = async (body: Buffer, contentType: string, repo: string) => {
       const server = createServer((req, res) => {
         if (req.url === '/v2/') return void res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
-        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': huge.length }).end(huge);
+        res.writeHead(200, { 'content-type': contentType, 'content-length': body.length }).end(body);
       }).listen(0, '127.0.0.1');
       await once(server, 'listening');
       const fake = { host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
       const registry = client([fake, dst]);
       try {
-        const f = await rejectionOf(new PromotionEngine({ registry, log: silentLogger() }).promote(request(fake, 'huge/app', 'v1', dst, 'bad/toolarge')));
-        expect(f.code).toBe('MANIFEST_TOO_LARGE');
-        expect(f.message).toContain(`${fake.host}/huge/app:v1`);
+        return { fake, failure: await rejectionOf(new PromotionEngine({ registry, log: silentLogger() }).promote(request(fake, 'fake/app', 'v1', dst, `bad/${repo}`))) };
       } finally {
         await registry.close();
         server.closeAllConnections();
         server.close();
       }
+    };
+
+    it('refuses a manifest over 4 MiB: MANIFEST_TOO_LARGE', async () => {
+      const huge = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', annotations: { padding: 'x'.repeat(4 * 1024 * 1024 + 10) } }));
+      const { fake, failure: f } = await fromFakeSource(huge, 'application/vnd.oci.image.manifest.v1+json', 'toolarge');
+      expect(f.code).toBe('MANIFEST_TOO_LARGE');
+      expect(f.message).toContain(`${fake.host}/fake/app:v1`);
       await expectNoTag('toolarge');
+    });
+
+    it('refuses an unknown manifest media type: UNSUPPORTED_MEDIA_TYPE naming it', async () => {
+      const odd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.example.thing.v1+json', config: {}, layers: [] }));
+      const { failure: f } = await fromFakeSource(odd, 'application/vnd.example.thing.v1+json', 'unknowntype');
+      expect(f.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect(f.message).toContain('application/vnd.example.thing.v1+json');
+      await expectNoTag('unknowntype');
     });
 
     it('refuses a bundle layer of another media type', async () => {
