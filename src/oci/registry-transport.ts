@@ -1,0 +1,368 @@
+import { readFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import * as tls from 'node:tls';
+import { Agent, interceptors, type Dispatcher } from 'undici';
+import { PromoteError, asAbort, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseAuthChallenge, repositoryScope } from './auth-challenge.js';
+import { Authenticator } from './authenticator.js';
+import { registryKey, type Keychain } from './keychain.js';
+import { errorForNetwork, errorForStatus, isRetryableStatus, type RequestSubject } from './registry-errors.js';
+import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry-policy.js';
+import type { Repository, RequestStats } from './types.js';
+
+/** Passed to `onRequest` before every HTTP request (retries and token requests included). */
+export interface RequestEvent {
+  /** `GET manifest`, `POST upload`, `GET token`, … */
+  readonly kind: string;
+  readonly method: string;
+  readonly registry: string;
+  /** Path without the query string. */
+  readonly path: string;
+}
+
+/**
+ * What the transport runs on, every default already applied: `RegistryClientOptions` documents the
+ * defaults and resolves them, so that they live in one place.
+ */
+export interface RegistryTransportConfig {
+  readonly keychain: Keychain;
+  /** Registries (`host:port` or `host`) spoken to over plain HTTP. */
+  readonly insecure: readonly string[];
+  /** PEM file with extra CA certificates, trusted in addition to Node's defaults. */
+  readonly caFile: string | undefined;
+  /** Sockets per registry and direction (reads and writes have separate pools). */
+  readonly connectionsPerRegistry: number;
+  readonly retry: RetryPolicy;
+  /** `bodyMs` is the longest gap between chunks. */
+  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyMs: number };
+  readonly userAgent: string;
+  /** Debug line per request: method, registry, path, status, ms — never headers. */
+  readonly logger: Logger | undefined;
+  /** Awaited before every request. */
+  readonly onRequest: ((event: RequestEvent, signal?: AbortSignal) => void | Promise<void>) | undefined;
+}
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** One HTTP request as the registry operations describe it. */
+export interface Call {
+  readonly kind: string;
+  readonly method: Method;
+  readonly registry: string;
+  /** Absolute-path (`/v2/…`) or absolute URL (upload locations, token realms). */
+  readonly url: string | URL;
+  readonly headers?: Record<string, string>;
+  readonly body?: Buffer | string | Readable;
+  /** Token scopes; `undefined` sends no registry auth (token server requests carry their own). */
+  readonly scopes?: readonly string[];
+  /** Statuses handed back to the caller; any other is an error. */
+  readonly accept: readonly number[];
+  /** Retry transient failures. @defaultValue GET/HEAD only */
+  readonly retry?: boolean;
+  /** Hand back the body of a 2xx unread (blob streams). */
+  readonly stream?: boolean;
+  readonly follow?: boolean;
+  readonly maxBytes?: number;
+  readonly tooLarge?: (bytes: number) => PromoteError;
+  readonly subject: RequestSubject;
+}
+
+/** An accepted answer: the body read whole, or (`stream`) handed over unread. */
+export interface Reply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly url: URL;
+  readonly body: Buffer;
+  readonly stream?: Readable;
+}
+
+interface Dispatchers {
+  readonly read: Dispatcher;
+  readonly write: Dispatcher;
+  /** `read` plus redirects (blob GETs go to object storage; cross-origin hops lose `Authorization`). */
+  readonly follow: Dispatcher;
+  readonly agents: readonly Agent[];
+}
+
+/**
+ * The one request path to registries over undici: per-registry connection pools, TLS trust, auth,
+ * retries, body limits, error classification, request stats and the `onRequest` hook.
+ */
+export class RegistryTransport {
+  readonly stats: RequestStats = { requests: 0, byKind: {}, bytesUploaded: 0, bytesDownloaded: 0 };
+  readonly #retry: RetryPolicy;
+  readonly #insecure: Set<string>;
+  readonly #caFile: string | undefined;
+  readonly #connections: number;
+  readonly #timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+  readonly #userAgent: string;
+  readonly #log: Logger | undefined;
+  readonly #onRequest: RegistryTransportConfig['onRequest'];
+  readonly #auth: Authenticator;
+  readonly #dispatchers = new Map<string, Promise<Dispatchers>>();
+  #ca: Promise<string[] | undefined> | undefined;
+  #closed = false;
+
+  constructor(config: RegistryTransportConfig) {
+    this.#retry = config.retry;
+    this.#insecure = new Set(config.insecure.map(registryKey));
+    this.#caFile = config.caFile;
+    this.#connections = config.connectionsPerRegistry;
+    this.#timeouts = { ...config.timeouts };
+    this.#userAgent = config.userAgent;
+    this.#log = config.logger;
+    this.#onRequest = config.onRequest;
+    this.#auth = new Authenticator({
+      keychain: config.keychain,
+      fetch: async (req, signal) => {
+        const reply = await this.request(
+          {
+            kind: `${req.method} token`,
+            method: req.method,
+            registry: req.registry,
+            url: req.url,
+            headers: req.headers,
+            ...(req.body !== undefined && { body: req.body }),
+            accept: [200, 400, 401, 403, 404, 405],
+            retry: true,
+            maxBytes: 1024 * 1024,
+            subject: { method: req.method, registry: req.registry, what: `token from ${new URL(req.url).origin}` },
+          },
+          signal,
+        );
+        return { status: reply.status, body: reply.body };
+      },
+    });
+  }
+
+  /**
+   * Every HTTP request goes through here: connection caps (per-registry agents), auth (token flow, one
+   * re-challenge on 401), retries of transient failures with backoff and Retry-After, body limits,
+   * error classification, and stats. Every response body is read, dumped or handed over as a stream.
+   */
+  async request(call: Call, signal?: AbortSignal): Promise<Reply> {
+    const base = this.#baseUrl(call.registry);
+    const url = typeof call.url === 'string' && call.url.startsWith('/') ? new URL(call.url, base) : new URL(call.url);
+    const replayable = !(call.body instanceof Readable);
+    const retry = (call.retry ?? (call.method === 'GET' || call.method === 'HEAD')) && replayable;
+    // Registry credentials go to the registry's own origin only (not to storage or a foreign upload host).
+    const sendAuth = call.scopes !== undefined && url.origin === base.origin;
+    let scopes = call.scopes ?? [];
+    let reauthed = false;
+    const dispatchers = await this.#dispatchersFor(call.registry);
+    const dispatcher = call.follow ? dispatchers.follow : call.method === 'GET' || call.method === 'HEAD' ? dispatchers.read : dispatchers.write;
+
+    for (let attempt = 1; ; attempt++) {
+      const aborted = asAbort(signal);
+      if (aborted) throw aborted;
+      const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...call.headers };
+      const authorization = sendAuth ? await this.#auth.authorization(call.registry, scopes, signal) : undefined;
+      if (authorization !== undefined) headers['authorization'] = authorization;
+      await this.#onRequest?.({ kind: call.kind, method: call.method, registry: call.registry, path: url.pathname }, signal);
+      this.stats.requests++;
+      this.stats.byKind[call.kind] = (this.stats.byKind[call.kind] ?? 0) + 1;
+      const started = performance.now();
+
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await dispatcher.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: call.method,
+          headers,
+          body: call.body ?? null,
+          signal: signal ?? null,
+        });
+      } catch (e) {
+        const { error, transient } = errorForNetwork(e, call.subject, signal);
+        this.#logRequest(call, url, undefined, started, error.code);
+        if (retry && transient && attempt < this.#retry.maxAttempts) {
+          await sleep(backoffDelay(this.#retry, attempt), signal);
+          continue;
+        }
+        throw error;
+      }
+      const status = response.statusCode;
+      this.#logRequest(call, url, status, started);
+
+      if (status === 401 && sendAuth && replayable && !reauthed) {
+        await dump(response.body);
+        const challenge = parseAuthChallenge(response.headers['www-authenticate']);
+        if (challenge !== undefined) {
+          // Learn (or re-learn) the challenge, drop a refused token, and try once more with a fresh one;
+          // an insufficient_scope answer names the scopes it wants.
+          this.#auth.learn(call.registry, challenge);
+          if (authorization !== undefined) this.#auth.invalidate(call.registry, authorization);
+          if (challenge.scheme === 'bearer') scopes = [...scopes, ...challenge.scopes];
+          reauthed = true;
+          const next = await this.#auth.authorization(call.registry, scopes, signal);
+          if (next !== undefined && next !== authorization) {
+            attempt--; // an auth round trip is not a failed attempt
+            continue;
+          }
+        }
+        if (call.accept.includes(401)) return { status, headers: response.headers, url, body: Buffer.alloc(0) };
+        throw errorForStatus(401, '', call.subject);
+      }
+
+      if (call.accept.includes(status)) {
+        if (call.stream && status >= 200 && status < 300) return { status, headers: response.headers, url, body: Buffer.alloc(0), stream: response.body };
+        try {
+          const body = await readBody(response, call.maxBytes, call.tooLarge);
+          this.stats.bytesDownloaded += body.length;
+          return { status, headers: response.headers, url, body };
+        } catch (e) {
+          const { error, transient } = errorForNetwork(e, call.subject, signal);
+          if (retry && transient && attempt < this.#retry.maxAttempts) {
+            await sleep(backoffDelay(this.#retry, attempt), signal);
+            continue;
+          }
+          throw error;
+        }
+      }
+
+      const text = await readErrorText(response);
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+      if (retry && isRetryableStatus(status) && attempt < this.#retry.maxAttempts) {
+        if (retryAfterMs === undefined || retryAfterMs <= this.#retry.maxRetryAfterMs) {
+          await sleep(retryAfterMs ?? backoffDelay(this.#retry, attempt), signal);
+          continue;
+        }
+      }
+      throw errorForStatus(status, text, call.subject, retryAfterMs);
+    }
+  }
+
+  /** Closes every connection; idempotent. Requests after close fail. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const all = await Promise.allSettled(this.#dispatchers.values());
+    this.#dispatchers.clear();
+    await Promise.all(all.flatMap((r) => (r.status === 'fulfilled' ? r.value.agents.map((a) => a.close()) : [])));
+  }
+
+  #logRequest(call: Call, url: URL, status: number | undefined, started: number, error?: ErrorCode): void {
+    this.#log?.debug(
+      { method: call.method, registry: call.registry, path: url.pathname, status, ms: Math.round(performance.now() - started), ...(error && { error }) },
+      'registry request',
+    );
+  }
+
+  #baseUrl(registry: string): URL {
+    const host = registry.replace(/:\d+$/, '');
+    const insecure = this.#insecure.has(registryKey(registry)) || this.#insecure.has(host);
+    return new URL(`${insecure ? 'http' : 'https'}://${registry}`);
+  }
+
+  #dispatchersFor(registry: string): Promise<Dispatchers> {
+    if (this.#closed) return Promise.reject(new PromoteError('ABORTED', `registry client is closed (request to ${registry})`));
+    let dispatchers = this.#dispatchers.get(registry);
+    if (dispatchers === undefined) {
+      dispatchers = this.#createDispatchers();
+      this.#dispatchers.set(registry, dispatchers);
+    }
+    return dispatchers;
+  }
+
+  async #createDispatchers(): Promise<Dispatchers> {
+    this.#ca ??= this.#loadCa();
+    const ca = await this.#ca;
+    const options: Agent.Options = {
+      connections: this.#connections,
+      // HTTP/2 multiplexes; `connections` would then cap sockets, not concurrent requests.
+      allowH2: false,
+      headersTimeout: this.#timeouts.headersMs,
+      bodyTimeout: this.#timeouts.bodyMs,
+      connect: { timeout: this.#timeouts.connectMs, ...(ca !== undefined && { ca }) },
+    };
+    // Decision (docs/copy.md#connections): two agents per registry, reads and writes. A blob streamed from
+    // and to the same registry (a refused mount) holds a read socket until its PUT gets a write socket; with
+    // one capped pool, `connections` such copies could each hold a GET and wait forever for a PUT.
+    const read = new Agent(options);
+    const write = new Agent(options);
+    // Cross-origin hops drop Authorization (pre-signed storage URLs must not see our token).
+    const follow = read.compose(interceptors.redirect({ maxRedirections: 5, throwOnMaxRedirect: true }));
+    return { read, write, follow, agents: [read, write] };
+  }
+
+  async #loadCa(): Promise<string[] | undefined> {
+    if (this.#caFile === undefined) return undefined;
+    let pem: string;
+    try {
+      pem = await readFile(this.#caFile, 'utf8');
+    } catch (e) {
+      throw new PromoteError('TLS_CONFIG', `cannot read CA file ${this.#caFile}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new PromoteError('TLS_CONFIG', `CA file ${this.#caFile} holds no PEM certificate`);
+    // `ca` replaces Node's trust store; keep the defaults so that redirects to public storage still verify.
+    return [...tls.getCACertificates('default'), pem];
+  }
+}
+
+// ---------------------------------------------------------------- helpers for the registry operations
+
+/** The token scope to read `repo`. */
+export function pullScope(repo: Repository): string {
+  return repositoryScope(repo.repository, ['pull']);
+}
+
+/** The token scope to write `repo` (a push also reads: existence checks, mounts). */
+export function pushScope(repo: Repository): string {
+  return repositoryScope(repo.repository, ['pull', 'push']);
+}
+
+/** A response header's (first) value. */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Drops a body and its connection; undici reports a destroy as an 'error' that nobody needs to see. */
+export function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
+// ---------------------------------------------------------------- body handling
+
+async function readBody(response: Dispatcher.ResponseData, maxBytes: number | undefined, tooLarge: ((n: number) => PromoteError) | undefined): Promise<Buffer> {
+  const limit = maxBytes ?? Number.POSITIVE_INFINITY;
+  const declared = Number(header(response.headers, 'content-length'));
+  const refuse = (n: number): PromoteError => tooLarge?.(n) ?? new PromoteError('REGISTRY_PROTOCOL', `response body larger than ${limit} bytes`);
+  if (Number.isFinite(declared) && declared > limit) {
+    discard(response.body); // reading megabytes only to throw them away costs more than a new connection
+    throw refuse(declared);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      discard(response.body);
+      throw refuse(total);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The start of an error body (for the message); the rest is dropped with the connection's blessing. */
+async function readErrorText(response: Dispatcher.ResponseData): Promise<string> {
+  try {
+    return (await readBody(response, 64 * 1024, () => new PromoteError('REGISTRY_PROTOCOL', 'error body too large'))).toString('utf8');
+  } catch {
+    discard(response.body);
+    return '';
+  }
+}
+
+async function dump(body: Dispatcher.ResponseData['body']): Promise<void> {
+  try {
+    await body.dump();
+  } catch {
+    // the connection is gone; nothing left to release
+  }
+}
