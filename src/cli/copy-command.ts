@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { createLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { commandLogger } from './command-support.js';
 import { parseReference, parseRepository, formatReference, formatRepository, type RegistryClient, type RequestStats } from '../oci/index.js';
 import { PromotionEngine, type AttachedArtifacts, type PlanRequest, type Progress, type PromotionPlan, type VerificationGate } from '../promote/index.js';
 import { isTty, UsageError, type CliIo } from './io.js';
@@ -60,7 +61,7 @@ export async function run(command: 'copy' | 'plan', argv: string[], io: CliIo, m
   }
   const request = toRequest(values);
   const concurrency = positiveInt(values.concurrency, '--concurrency', 8);
-  const log = createLogger({ level: values['log-level'] ?? io.env['LOG_LEVEL'] ?? 'warn' });
+  const log = commandLogger(io, values['log-level']);
   const registry = await createRegistry(values, io, log);
   try {
     const engine = new PromotionEngine({ registry, log });

@@ -1,5 +1,5 @@
-import { PromoteError } from '../errors.js';
-import { UsageError, type CliIo } from './io.js';
+import type { CliIo } from './io.js';
+import { reportErrors } from './command-support.js';
 import { run as runCopy, copyUsage } from './copy-command.js';
 import type { GateFactory } from './copy-command.js';
 
@@ -22,14 +22,14 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 const policyGate: GateFactory = async (...args) => (await import('./policy-gate.js')).createPolicyGate(...args);
 
 const commands: Record<string, Command> = {
-  copy: (argv, io) => runCopy('copy', argv, io, policyGate),
-  plan: (argv, io) => runCopy('plan', argv, io),
+  copy: (argv, io) => reportErrors(io, copyUsage, () => runCopy('copy', argv, io, policyGate)),
+  plan: (argv, io) => reportErrors(io, copyUsage, () => runCopy('plan', argv, io)),
   verify: async (argv, io) => (await import('./verify-command.js')).run(argv, io),
   sign: async (argv, io) => (await import('./sign-command.js')).run(argv, io),
   'generate-key-pair': async (argv, io) => (await import('./generate-key-pair-command.js')).run(argv, io),
 };
 
-/** Runs one command line; never throws: every failure becomes a message on stderr and an exit code. */
+/** Runs one command line; never throws: every failure becomes a message on stderr and an exit code (see reportErrors). */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -41,22 +41,5 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`bundle-promoter: error: unknown command '${name}'\n\n${usage}\n`);
     return 2;
   }
-  try {
-    return await command(rest, io);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`bundle-promoter: error: ${err.message}\n\n${name === 'copy' || name === 'plan' ? copyUsage : usage}\n`);
-      return 2;
-    }
-    if (io.signal?.aborted) {
-      io.stderr.write('bundle-promoter: interrupted\n');
-      return 130;
-    }
-    if (err instanceof PromoteError) {
-      io.stderr.write(`bundle-promoter: error: [${err.code}] ${err.message}\n`);
-      return 1;
-    }
-    io.stderr.write(`bundle-promoter: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    return 1;
-  }
+  return command(rest, io);
 }

@@ -9,7 +9,7 @@ import { mergeReferrersIndex } from './wire-format.js';
 import { MANIFEST_ACCEPT, MediaTypes, bareMediaType } from './media-types.js';
 import { formatReference, formatRepository } from './reference.js';
 import type { RequestSubject } from './registry-errors.js';
-import { RegistryTransport, header, pullScope, pushScope, type Reply, type RequestEvent } from './registry-transport.js';
+import { RegistryTransport, header, pullScope, pushScope, type Call, type Reply, type RequestEvent } from './registry-transport.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 import type { BlobCopyOutcome, BlobSource, Descriptor, RawManifest, Reference, Registry, Repository, RequestStats } from './types.js';
 
@@ -83,20 +83,7 @@ export class RegistryClient implements Registry {
   // ---------------------------------------------------------------- manifests
 
   async headManifest(ref: Reference, signal?: AbortSignal): Promise<Descriptor | undefined> {
-    const reply = await this.#transport.request(
-      {
-        kind: 'HEAD manifest',
-        method: 'HEAD',
-        registry: ref.registry,
-        url: manifestPath(ref),
-        headers: { accept: MANIFEST_ACCEPT.join(', ') },
-        scopes: [pullScope(ref)],
-        accept: [200, 404],
-        follow: true,
-        subject: manifestSubject('HEAD', ref),
-      },
-      signal,
-    );
+    const reply = await this.#transport.request(manifestRead('HEAD', ref, [200, 404]), signal);
     if (reply.status === 404) return undefined;
     const digest = header(reply.headers, 'docker-content-digest') ?? ref.digest;
     const mediaType = bareMediaType(header(reply.headers, 'content-type'));
@@ -159,17 +146,9 @@ export class RegistryClient implements Registry {
   async #fetchManifest(ref: Reference, accept: readonly number[], signal?: AbortSignal): Promise<RawManifest | undefined> {
     const reply = await this.#transport.request(
       {
-        kind: 'GET manifest',
-        method: 'GET',
-        registry: ref.registry,
-        url: manifestPath(ref),
-        headers: { accept: MANIFEST_ACCEPT.join(', ') },
-        scopes: [pullScope(ref)],
-        accept,
-        follow: true,
+        ...manifestRead('GET', ref, accept),
         maxBytes: MAX_MANIFEST_BYTES,
         tooLarge: (n) => new PromoteError('MANIFEST_TOO_LARGE', `manifest ${formatReference(ref)} is larger than ${MAX_MANIFEST_BYTES} bytes (${n} seen)`),
-        subject: manifestSubject('GET', ref),
       },
       signal,
     );
@@ -325,6 +304,15 @@ function manifestPath(ref: Reference): string {
   const id = ref.digest ?? ref.tag;
   if (id === undefined) throw new PromoteError('INVALID_REFERENCE', `reference ${formatReference(ref)} has neither tag nor digest`);
   return `/v2/${ref.repository}/manifests/${id}`;
+}
+
+/** A manifest HEAD or GET: always the full Accept list (distribution 2.8 hides OCI content without it). */
+function manifestRead(method: 'HEAD' | 'GET', ref: Reference, accept: readonly number[]): Call {
+  return {
+    kind: `${method} manifest`, method, registry: ref.registry, url: manifestPath(ref),
+    headers: { accept: MANIFEST_ACCEPT.join(', ') }, scopes: [pullScope(ref)], accept, follow: true,
+    subject: manifestSubject(method, ref),
+  };
 }
 
 function manifestSubject(method: string, ref: Reference): RequestSubject {
