@@ -111,6 +111,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       log: { level: 'info', accesslog: { disabled: !(options.accessLog ?? false) } },
       storage: { filesystem: { rootdirectory: join(dir, 'store') }, delete: { enabled: true } },
       http: { addr: '127.0.0.1:0', secret: 'test-secret' } as Record<string, unknown>,
+      // Foreign (non-distributable) layers carry URLs; Distribution refuses them unless URLs are allowed,
+      // as registries hosting Windows images are configured to.
+      validation: { manifests: { urls: { allow: ['^https?://'] } } },
     };
     if (auth === 'basic') {
       const { stdout } = await promisify(execFile)('htpasswd', ['-Bbn', TEST_USERNAME, TEST_PASSWORD]);

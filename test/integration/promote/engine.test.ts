@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -167,6 +168,29 @@ describe('PromotionEngine', () => {
       } finally {
         await Promise.all([other.stop(), hop1.stop(), hop2.stop()]);
       }
+    });
+  });
+
+  describe('when an image has a non-distributable layer', () => {
+    it('copies the manifest unchanged, skips the foreign blob and says so', async () => {
+      const raw = RawClient.for(src);
+      const layer = await randomLayer(512, 'windows-app');
+      const config = Buffer.from('{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}');
+      const [layerDigest, configDigest] = [await raw.pushBlob('dev/win', layer), await raw.pushBlob('dev/win', config)];
+      const foreign = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', size: 1234, digest: `sha256:${'f'.repeat(64)}`, urls: ['https://mcr.example/base.tar.gz'] };
+      const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
+        layers: [foreign, { mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: layerDigest }] }));
+      const digest = await raw.pushManifest('dev/win', `sha256:${createHash('sha256').update(manifest).digest('hex')}`, manifest, 'application/vnd.docker.distribution.manifest.v2+json');
+      await new Fixtures(raw).pushBundle('dev/win', { images: [`${src.host}/dev/win@${digest}`], tag: 'v1' });
+      const registry = client([src, dst]);
+      const result = await new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, 'dev/win', 'v1', dst, 'prod/win'));
+      await registry.close();
+      expect(result.nonDistributable).toEqual([{ image: `${src.host}/dev/win@${digest}`, digests: [foreign.digest] }]);
+      expect(result.counts.blobs.skippedNonDistributable).toBe(1);
+      const copied = await RawClient.for(dst).getManifest('prod/win', digest);
+      expect(copied.bytes.equals(manifest)).toBe(true);
+      expect(await RawClient.for(dst).blobExists('prod/win', foreign.digest)).toBe(false);
     });
   });
 
