@@ -13,14 +13,14 @@ const CLI = join(import.meta.dirname, '..', '..', '..', 'dist', 'cli.js');
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; onStart?: (kill: () => void) => void } = {}): Promise<Run> {
+function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; onStart?: (kill: (signal?: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
   child.stdin.end(options.stdin ?? '');
-  options.onStart?.(() => child.kill('SIGKILL'));
+  options.onStart?.((signal = 'SIGKILL') => child.kill(signal));
   return once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null, stdout, stderr }));
 }
 
@@ -131,6 +131,32 @@ describe('bundle-promoter copy', () => {
       const r = await cli(['copy', '-b', `${src.host}/dev/app:nope`, '--to-repo', `${dst.host}/prod/nope`, ...insecure(src.host, dst.host)]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/\[MANIFEST_NOT_FOUND\].*dev\/app:nope/);
+    });
+  });
+
+  describe('when the copy is interrupted with SIGTERM', () => {
+    it('stops, exits 130 and writes no bundle tag', async () => {
+      const fx = new Fixtures(RawClient.for(src));
+      const images = [];
+      for (let i = 0; i < 8; i += 1) images.push(await fx.pushImage('term/app', { layers: [await randomLayer(2 * 1024 * 1024, `term-${i}`)] }));
+      await fx.pushBundle('term/app', { images: images.map((i) => i.ref), tag: 'v1' });
+      const proxy = await FaultProxy.start(dst);
+      try {
+        const r = await cli(['copy', '-b', `${src.host}/term/app:v1`, '--to-repo', `${proxy.host}/prod/term`, '--concurrency', '1', ...insecure(src.host, proxy.host)], {
+          onStart: (kill) => {
+            const poll = setInterval(() => {
+              if (uploadedBlobs(proxy.requests).length >= 1) { clearInterval(poll); kill('SIGTERM'); }
+            }, 2);
+            setTimeout(() => clearInterval(poll), 30_000).unref();
+          },
+        });
+        expect(r.code).toBe(130);
+        expect(r.stderr).toContain('interrupted');
+        expect(uploadedBlobs(proxy.requests).length).toBeLessThan(images.length * 2);
+        expect(await RawClient.for(dst).listTags('prod/term')).not.toContain('v1');
+      } finally {
+        await proxy.stop();
+      }
     });
   });
 
