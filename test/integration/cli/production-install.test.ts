@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,8 +13,8 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 /**
  * What the Dockerfile's final stage runs — `node dist/cli.js` over production dependencies only — tested
- * from a clean install of the packed package (`npm pack`, then `npm install --omit=dev`), offline from the
- * npm cache the build filled. A dependency that only devDependencies provide fails here, not in production.
+ * from a clean install made the way its deps stage makes it (`npm ci --omit=dev` from the lockfile), offline
+ * from the npm cache the build filled. A dependency that only devDependencies provide fails here.
  */
 describe('a clean production install', () => {
   let dir: string;
@@ -25,11 +25,13 @@ describe('a clean production install', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bp-install-'));
-    await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT });
-    const tarball = (await readdir(dir)).find((f) => f.endsWith('.tgz'));
-    if (tarball === undefined) throw new Error('npm pack produced no tarball');
-    await run('npm', ['install', '--prefix', join(dir, 'app'), '--omit=dev', '--offline', '--no-audit', '--no-fund', '--no-package-lock', join(dir, tarball)], { cwd: dir });
-    cli = join(dir, 'app', 'node_modules', '.bin', 'bundle-promoter');
+    // The Dockerfile's deps and runtime stages: the lockfile's production dependencies and the built dist.
+    const app = join(dir, 'app');
+    await mkdir(app);
+    for (const file of ['package.json', 'package-lock.json', '.npmrc']) await cp(join(ROOT, file), join(app, file));
+    await cp(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
+    await run('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: app });
+    cli = join(app, 'dist', 'cli.js');
     [src, dst] = await Promise.all([startRegistry(), startRegistry()]);
     fixture = await buildPromotionFixture(src, 'dev/app', { seed: 'install' });
   }, 180_000);
@@ -43,14 +45,14 @@ describe('a clean production install', () => {
     for (const dev of ['vitest', 'typescript', 'vite']) expect(installed).not.toContain(dev);
   });
 
-  it('runs copy and verify from the installed bin', async () => {
+  it('runs copy and verify on production dependencies alone', async () => {
     const hosts = ['--registry-insecure', src.host, '--registry-insecure', dst.host];
-    const copy = await run(cli, ['copy', '-b', `${src.host}/dev/app:v1`, '--to-repo', `${dst.host}/prod/app`, '--cosign-signatures', '--json', ...hosts]);
+    const copy = await run(process.execPath, [cli, 'copy', '-b', `${src.host}/dev/app:v1`, '--to-repo', `${dst.host}/prod/app`, '--cosign-signatures', '--json', ...hosts]);
     expect(JSON.parse(copy.stdout).sourceDigest).toBe(fixture.root.digest);
     expect(await RawClient.for(dst).listTags('prod/app')).toContain('v1');
     const keyFile = join(dir, 'fixture.pub');
     await writeFile(keyFile, fixture.key.publicKeyPem);
-    const verify = await run(cli, ['verify', '--key', keyFile, ...hosts, `${dst.host}/prod/app:v1`]);
+    const verify = await run(process.execPath, [cli, 'verify', '--key', keyFile, ...hosts, `${dst.host}/prod/app:v1`]);
     expect(JSON.parse(verify.stdout).length).toBeGreaterThan(0);
   });
 });
