@@ -2,6 +2,7 @@
 import { PromoteError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { parseReference, type Reference, type Registry } from '../oci/index.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, type CliIo } from './io.js';
 
 /**
@@ -49,4 +50,22 @@ export async function resolveDigest(ref: string, registry: Registry, signal?: Ab
 /** A value of an env var or `undefined` when unset (an empty string is a value: an empty password). */
 export function envValue(io: CliIo, name: string): string | undefined {
   return Object.hasOwn(io.env, name) ? io.env[name] : undefined;
+}
+
+/**
+ * A command line parsed strictly, its complaints turned into usage errors (exit 2 with the usage text).
+ * `undefined` means `--help` was asked for and the usage has been printed: the command returns 0.
+ */
+export function parseCommandLine<const T extends ParseArgsConfig & { options: { help: { type: 'boolean' } } }>(config: T, usage: string, io: CliIo): ReturnType<typeof parseArgs<T>> | undefined {
+  let parsed: ReturnType<typeof parseArgs<T>>;
+  try {
+    parsed = parseArgs(config);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if ((parsed.values as { help?: boolean }).help === true) {
+    io.stdout.write(`${usage}\n`);
+    return undefined;
+  }
+  return parsed;
 }

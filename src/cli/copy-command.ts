@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
-import { commandLogger } from './command-support.js';
+import { commandLogger, parseCommandLine } from './command-support.js';
 import { parseReference, parseRepository, formatReference, formatRepository, type RegistryClient, type RequestStats } from '../oci/index.js';
 import { PromotionEngine, type AttachedArtifacts, type PlanRequest, type Progress, type PromotionPlan, type VerificationGate } from '../promote/index.js';
 import { isTty, UsageError, type CliIo } from './io.js';
@@ -39,26 +38,19 @@ would copy and what the target already holds.
       --json                print the result as JSON on stdout, no progress
 ${registryUsage}`;
 
-type Values = ReturnType<typeof parse>['values'];
+type Values = NonNullable<ReturnType<typeof parseCommandLine<ReturnType<typeof parse>>>>['values'];
 
 function parse(argv: string[]) {
-  return parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  return { args: argv, options, allowPositionals: false, strict: true } as const;
 }
 
 /** Builds the verification gate for `--policy`; supplied by the cosign module's wiring in cli.ts. */
 export type GateFactory = (policyFile: string, registry: RegistryClient, log: Logger, io: CliIo) => Promise<VerificationGate>;
 
 export async function run(command: 'copy' | 'plan', argv: string[], io: CliIo, makeGate?: GateFactory): Promise<number> {
-  let values: Values;
-  try {
-    values = parse(argv).values;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (values.help) {
-    io.stdout.write(`${copyUsage}\n`);
-    return 0;
-  }
+  const parsed = parseCommandLine(parse(argv), copyUsage, io);
+  if (parsed === undefined) return 0;
+  const { values } = parsed;
   const request = toRequest(values);
   const concurrency = positiveInt(values.concurrency, '--concurrency', 8);
   const log = commandLogger(io, values['log-level']);

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { generateKeyPair, SCRYPT_N_VALUES, type ScryptN } from '../cosign/index.js';
 import { readAll, UsageError, type CliIo } from './io.js';
-import { envValue, reportErrors } from './command-support.js';
+import { envValue, parseCommandLine, reportErrors } from './command-support.js';
 
 const options = {
   'output-key-prefix': { type: 'string' },
@@ -20,16 +19,9 @@ else from standard input (not a terminal; the trailing newline is dropped); it m
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   return reportErrors(io, generateKeyPairUsage, async () => {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    if (values.help === true) {
-      io.stdout.write(`${generateKeyPairUsage}\n`);
-      return 0;
-    }
+    const parsed = parseCommandLine({ args: argv, options, allowPositionals: false, strict: true }, generateKeyPairUsage, io);
+    if (parsed === undefined) return 0;
+    const { values } = parsed;
     let scryptN: ScryptN | undefined;
     if (values['scrypt-n'] !== undefined) {
       const n = Number(values['scrypt-n']);

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { ImageSigner, parseAnnotationFlags, parsePrivateKey } from '../cosign/index.js';
 import { PromoteError } from '../errors.js';
 import { formatRepository } from '../oci/index.js';
 import { readAll, UsageError, type CliIo } from './io.js';
-import { commandLogger, envValue, reportErrors, resolveDigest } from './command-support.js';
+import { commandLogger, envValue, reportErrors, resolveDigest, parseCommandLine } from './command-support.js';
 import { createRegistry, registryOptions, registryUsage } from './registry-flags.js';
 
 const options = {
@@ -32,17 +31,9 @@ ${registryUsage}`;
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   return reportErrors(io, signUsage, async () => {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandLine({ args: argv, options, allowPositionals: true, strict: true }, signUsage, io);
+    if (parsed === undefined) return 0;
     const { values, positionals } = parsed;
-    if (values.help === true) {
-      io.stdout.write(`${signUsage}\n`);
-      return 0;
-    }
     if (positionals.length !== 1 || positionals[0] === undefined) throw new UsageError('exactly one image reference is required');
     if (values.key === undefined) throw new UsageError('--key is required');
     if (values['password-stdin'] === true && values['registry-password-stdin'] === true) throw new UsageError('--password-stdin and --registry-password-stdin cannot both read standard input');

@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadPolicy, parseAnnotationFlags, SignatureVerifier, TLOG_MODES, type ArtifactVerification, type Policy, type PolicyDocument, type TlogMode } from '../cosign/index.js';
 import { PromoteError } from '../errors.js';
 import { formatRepository } from '../oci/index.js';
 import { UsageError, type CliIo } from './io.js';
-import { commandLogger, envValue, reportErrors, resolveDigest } from './command-support.js';
+import { commandLogger, envValue, reportErrors, resolveDigest, parseCommandLine } from './command-support.js';
 import { readPolicyFile } from './policy-gate.js';
 import { createRegistry, registryOptions, registryUsage } from './registry-flags.js';
 
@@ -56,25 +55,17 @@ const PREDICATE_TYPES: Readonly<Record<string, string>> = {
   openvex: 'https://openvex.dev/ns',
 };
 
-type Values = ReturnType<typeof parse>['values'];
+type Values = NonNullable<ReturnType<typeof parseCommandLine<ReturnType<typeof parse>>>>['values'];
 
 function parse(argv: string[]) {
-  return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  return { args: argv, options, allowPositionals: true, strict: true } as const;
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   return reportErrors(io, verifyUsage, async () => {
-    let parsed: ReturnType<typeof parse>;
-    try {
-      parsed = parse(argv);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const parsed = parseCommandLine(parse(argv), verifyUsage, io);
+    if (parsed === undefined) return 0;
     const { values, positionals } = parsed;
-    if (values.help === true) {
-      io.stdout.write(`${verifyUsage}\n`);
-      return 0;
-    }
     if (positionals.length !== 1 || positionals[0] === undefined) throw new UsageError('exactly one image reference is required');
     const refText = positionals[0];
     const policy = await policyFrom(values, io);
