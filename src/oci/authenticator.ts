@@ -1,4 +1,4 @@
-import { PromoteError } from '../errors.js';
+import { PromoteError, asAbort } from '../errors.js';
 import { mergeScopes, scopesCover, type AuthChallenge } from './auth-challenge.js';
 import type { Credential, Keychain } from './keychain.js';
 
@@ -86,10 +86,12 @@ export class Authenticator {
     const key = `${registry} ${wanted.join(' ')}`;
     let pending = this.#inflight.get(key);
     if (pending === undefined) {
-      pending = this.#fetchToken(registry, challenge, wanted, credential, signal).finally(() => this.#inflight.delete(key));
+      // The shared request belongs to no caller: one caller giving up must not fail the others waiting on
+      // it. It is bounded by the transport's own timeouts; each caller stops waiting on its own signal.
+      pending = this.#fetchToken(registry, challenge, wanted, credential, undefined).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
-    const token = await pending;
+    const token = await untilAborted(pending, signal);
     const list = (this.#tokens.get(registry) ?? []).filter((t) => t.expiresAt > now);
     if (!list.includes(token)) this.#tokens.set(registry, [...list, token]);
     return `Bearer ${token.token}`;
@@ -154,4 +156,19 @@ export class Authenticator {
     const margin = Math.min(10_000, lifetimeMs / 10);
     return { scopes, token, expiresAt: this.#now() + lifetimeMs - margin };
   }
+}
+
+/** `promise`, or an ABORTED rejection as soon as `signal` fires, whichever comes first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  const aborted = asAbort(signal);
+  if (aborted) return Promise.reject(aborted);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(asAbort(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
+      (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err); },
+    );
+  });
 }

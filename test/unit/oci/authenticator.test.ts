@@ -74,6 +74,24 @@ describe('Authenticator', () => {
       expect(seen).toHaveLength(1);
     });
 
+    it('keeps serving the other callers when the one that started the shared request gives up', async () => {
+      let answer!: () => void;
+      const gate = new Promise<void>((resolve) => { answer = resolve; });
+      const auth = new Authenticator({
+        keychain: { resolve: async () => undefined },
+        fetch: async () => { await gate; return { status: 200, body: Buffer.from('{"token":"shared","expires_in":300}') }; },
+        now: () => 1_000_000,
+      });
+      auth.learn('r.example', BEARER);
+      const impatient = new AbortController();
+      const first = auth.authorization('r.example', ['repository:a:pull'], impatient.signal);
+      const second = auth.authorization('r.example', ['repository:a:pull']);
+      impatient.abort();
+      await expect(first).rejects.toMatchObject({ code: 'ABORTED' });
+      answer();
+      expect(await second).toBe('Bearer shared');
+    });
+
     it('refreshes shortly before expiry, defaulting expires_in to 60 s', async () => {
       const { auth, seen, advance } = setup({ answer: (n) => ({ status: 200, body: { access_token: `a${n}` } }) });
       auth.learn('r.example', BEARER);
