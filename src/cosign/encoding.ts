@@ -29,11 +29,6 @@ export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** `sha256:<hex>` of the bytes: the OCI digest of a blob or manifest. */
-export function ociDigest(bytes: Uint8Array): string {
-  return `sha256:${sha256Hex(bytes)}`;
-}
-
 export const SHA256_DIGEST = /^sha256:([0-9a-f]{64})$/;
 
 export function isRecord(v: unknown): v is Record<string, unknown> {

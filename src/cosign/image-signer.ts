@@ -2,8 +2,8 @@ import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
 import { asAbort, PromoteError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { parseWireDescriptor, serializeImageManifest, type Registry, type Repository, type WireDescriptor } from '../oci/index.js';
-import { decodeBase64Lenient, encodeBase64, isRecord, ociDigest, sha256HexOf } from './encoding.js';
+import { digestOf, parseWireDescriptor, serializeImageManifest, type Registry, type Repository, type WireDescriptor } from '../oci/index.js';
+import { decodeBase64Lenient, encodeBase64, isRecord, sha256HexOf } from './encoding.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, serializeSignStatement } from './in-toto.js';
 import type { SigningKey } from './private-key.js';
 import { toPem } from './public-key.js';
@@ -83,7 +83,7 @@ export class ImageSigner {
       digest,
       ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
     });
-    const payloadDigest = ociDigest(payload);
+    const payloadDigest = digestOf(payload);
     const signature = signRaw(key.privateKey, payload, key.source);
     const tag = signatureTag(digest, 'sig');
 
@@ -108,7 +108,7 @@ export class ImageSigner {
     // Layers are uncompressed: diff id = layer digest.
     const config = signatureConfigBytes(layers.map((l) => l.digest));
     const configType = manifestType === DOCKER_MANIFEST ? DOCKER_CONFIG : OCI_CONFIG;
-    const manifest = serializeImageManifest({ mediaType: manifestType, config: { mediaType: configType, size: config.length, digest: ociDigest(config) }, layers });
+    const manifest = serializeImageManifest({ mediaType: manifestType, config: { mediaType: configType, size: config.length, digest: digestOf(config) }, layers });
 
     await this.#registry.pushBlob(repo, payload, SIMPLE_SIGNING_MEDIA_TYPE, signal);
     await this.#registry.pushBlob(repo, config, configType, signal);
@@ -130,7 +130,7 @@ export class ImageSigner {
     };
     const bundle = await new DSSEBundleBuilder({ signer, witnesses: [] }).create({ data: statement, type: IN_TOTO_PAYLOAD_TYPE });
     const bundleBytes = Buffer.from(JSON.stringify(bundleToJSON(bundle)), 'utf8');
-    const bundleDigest = ociDigest(bundleBytes);
+    const bundleDigest = digestOf(bundleBytes);
 
     const created = (options.now ?? (() => new Date()))().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const annotations = {
@@ -140,13 +140,13 @@ export class ImageSigner {
     };
     const manifest = serializeImageManifest({
       mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_EMPTY, size: EMPTY_CONFIG_BYTES.length, digest: ociDigest(EMPTY_CONFIG_BYTES), artifactType: BUNDLE_V03_MEDIA_TYPE },
+      config: { mediaType: OCI_EMPTY, size: EMPTY_CONFIG_BYTES.length, digest: digestOf(EMPTY_CONFIG_BYTES), artifactType: BUNDLE_V03_MEDIA_TYPE },
       layers: [{ mediaType: BUNDLE_V03_MEDIA_TYPE, size: bundleBytes.length, digest: bundleDigest }],
       annotations,
       subject: { mediaType: target.mediaType, size: target.size, digest },
       artifactType: BUNDLE_V03_MEDIA_TYPE,
     });
-    const manifestDigest = ociDigest(manifest);
+    const manifestDigest = digestOf(manifest);
 
     await this.#registry.pushBlob(repo, bundleBytes, BUNDLE_V03_MEDIA_TYPE, signal);
     await this.#registry.pushBlob(repo, EMPTY_CONFIG_BYTES, OCI_EMPTY, signal);
