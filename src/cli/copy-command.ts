@@ -109,7 +109,6 @@ function toRequest(values: Values): PlanRequest {
 }
 
 function planJson(plan: PromotionPlan, requests: RequestStats): unknown {
-  const blobs = [...plan.blobs.values()];
   return {
     source: formatReference(plan.source),
     sourceDigest: plan.rootDigest,
@@ -119,7 +118,7 @@ function planJson(plan: PromotionPlan, requests: RequestStats): unknown {
       digest: a.digest, kind: a.kind, source: formatRepository(a.source), presentInTarget: a.presentInTarget,
       ...(a.uploadTag !== undefined ? { tag: a.uploadTag } : {}), ...(a.origRef !== undefined ? { image: a.origRef } : {}),
     })),
-    blobs: { count: blobs.length, bytes: blobs.reduce((n, b) => n + b.descriptor.size, 0), toCopy: toCopy(plan).length, bytesToCopy: toCopy(plan).reduce((n, b) => n + b.descriptor.size, 0) },
+    blobs: blobSummary(plan),
     signatureTags: plan.signatureTags,
     bundles: plan.bundles.map((b) => ({ digest: b.digest, images: b.locations.length, locationsPresentInTarget: b.locationsPresentInTarget })),
     nonDistributable: plan.nonDistributable,
@@ -127,9 +126,11 @@ function planJson(plan: PromotionPlan, requests: RequestStats): unknown {
   };
 }
 
-function toCopy(plan: PromotionPlan) {
-  const digests = new Set(plan.artifacts.filter((a) => !a.presentInTarget).flatMap((a) => a.blobs));
-  return [...digests].flatMap((d) => plan.blobs.get(d) ?? []);
+/** Every blob of the closure, and those of the artifacts the target lacks (copied unless already present). */
+function blobSummary(plan: PromotionPlan): { count: number; bytes: number; toCopy: number; bytesToCopy: number } {
+  const size = (digests: Iterable<string>) => [...digests].reduce((n, d) => n + (plan.blobs.get(d)?.descriptor.size ?? 0), 0);
+  const missing = new Set(plan.artifacts.filter((a) => !a.presentInTarget).flatMap((a) => a.blobs));
+  return { count: plan.blobs.size, bytes: size(plan.blobs.keys()), toCopy: missing.size, bytesToCopy: size(missing) };
 }
 
 function planText(plan: PromotionPlan): string {
@@ -140,12 +141,11 @@ function planText(plan: PromotionPlan): string {
     if (a.presentInTarget) k.present += 1;
     kinds.set(a.kind, k);
   }
-  const blobs = [...plan.blobs.values()];
-  const copy = toCopy(plan);
+  const blobs = blobSummary(plan);
   const lines = [
     `plan | ${formatReference(plan.source)} (${plan.rootDigest}) → ${formatRepository(plan.target)}${plan.targetTags.length ? ` as ${plan.targetTags.join(', ')}` : ''}`,
     ...[...kinds].map(([kind, k]) => `plan | ${kind}: ${k.total} (${k.present} already in the target)`),
-    `plan | blobs: ${blobs.length} (${mib(blobs.reduce((n, b) => n + b.descriptor.size, 0))}); to copy unless present: ${copy.length} (${mib(copy.reduce((n, b) => n + b.descriptor.size, 0))})`,
+    `plan | blobs: ${blobs.count} (${mib(blobs.bytes)}); to copy unless present: ${blobs.toCopy} (${mib(blobs.bytesToCopy)})`,
     `plan | signature tags: ${plan.signatureTags.length} (${plan.signatureTags.filter((t) => t.presentInTarget).length} up to date)`,
     `plan | locations images: ${plan.bundles.length} (${plan.bundles.filter((b) => b.locationsPresentInTarget).length} present)`,
     ...nonDistributableWarning(plan.nonDistributable),
