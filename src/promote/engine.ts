@@ -59,8 +59,13 @@ export class PromotionEngine {
 
   async promote(request: PlanRequest, options: PromotionOptions = {}, signal?: AbortSignal): Promise<PromotionResult> {
     const startedAt = this.#now().toISOString();
-    const progress = (phase: Progress['phase']) =>
-      options.onProgress?.({ phase, artifactsDone: 0, artifactsTotal: 0, blobsDone: 0, blobsTotal: 0, bytesDone: 0, bytesTotal: 0 });
+    // Later phases report with the counts the copy reached, not a reset to zero.
+    let last: Progress = { phase: 'plan', artifactsDone: 0, artifactsTotal: 0, blobsDone: 0, blobsTotal: 0, bytesDone: 0, bytesTotal: 0 };
+    const report = (p: Progress) => {
+      last = p;
+      options.onProgress?.(p);
+    };
+    const progress = (phase: Progress['phase']) => report({ ...last, phase });
     progress('plan');
     const plan = await this.plan(request, options, signal);
     const log = this.#log.child({ source: formatReference(request.source), target: formatRepository(request.target) });
@@ -75,11 +80,11 @@ export class PromotionEngine {
     }
 
     const executor = new PlanExecutor({ registry: this.#registry, log });
-    const counts = await executor.copyContent(plan, options, signal);
+    const counts = await executor.copyContent(plan, { ...options, onProgress: report }, signal);
 
     let targetVerdicts: GateVerdict[] = [];
     if (gate) {
-      options.onProgress?.({ phase: 'verify-target', artifactsDone: counts.artifacts, artifactsTotal: counts.artifacts, blobsDone: 0, blobsTotal: 0, bytesDone: 0, bytesTotal: 0 });
+      progress('verify-target');
       targetVerdicts = await this.#verify(plan, gate, () => plan.target, signal);
       failIfRejected(targetVerdicts, `target ${formatRepository(plan.target)}`);
     }

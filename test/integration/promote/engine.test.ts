@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PromotionEngine, type PlanRequest, type PromotionResult } from '../../../src/promote/index.js';
+import { PromotionEngine, type PlanRequest, type Progress, type PromotionResult } from '../../../src/promote/index.js';
 import { RegistryClient, staticKeychain, chainKeychains, type Keychain } from '../../../src/oci/index.js';
 import { silentLogger } from '../../../src/log.js';
 import { DEFAULT_BUNDLE_LAYER_LIMITS } from '../../../src/bundle/index.js';
@@ -55,6 +55,7 @@ describe('PromotionEngine', () => {
   describe('when promoting a signed bundle to another registry', () => {
     let proxy: FaultProxy;
     let result: PromotionResult;
+    const phases: Progress[] = [];
     const target = 'prod/app';
 
     beforeAll(async () => {
@@ -62,7 +63,7 @@ describe('PromotionEngine', () => {
       const registry = client([src, proxy]);
       try {
         result = await new PromotionEngine({ registry, log: silentLogger() })
-          .promote(request(src, 'dev/app', 'v1', proxy, target));
+          .promote(request(src, 'dev/app', 'v1', proxy, target), { onProgress: (p) => phases.push(p) });
       } finally {
         await registry.close();
       }
@@ -113,6 +114,14 @@ describe('PromotionEngine', () => {
         { image: fixture.web.ref, isBundle: false }, { image: fixture.api.ref, isBundle: false },
         { image: fixture.multiArch.ref, isBundle: false }, { image: fixture.nested.ref, isBundle: true }])}kind: ImageLocations\n`);
       expect(await yaml(fixture.nested.digest)).toContain(`- image: ${fixture.worker.ref}\n  isBundle: false\n`);
+    });
+
+    it('reports progress through every phase, ending with every blob counted', () => {
+      expect([...new Set(phases.map((p) => p.phase))]).toEqual(['plan', 'blobs', 'manifests', 'attachments', 'locations', 'tags', 'done']);
+      const done = phases.at(-1)!;
+      expect(done.blobsTotal).toBe(fixture.expected.blobs.length);
+      expect(done.blobsDone).toBe(done.blobsTotal);
+      expect(done.artifactsDone).toBe(done.artifactsTotal);
     });
 
     it('reports what it copied', () => {
