@@ -74,7 +74,7 @@ export interface PromotionPlan {
   readonly bundles: readonly PlannedBundle[];
   readonly signatureTags: readonly PlannedTag[];
   readonly referrers: readonly PlannedReferrers[];
-  /** Blobs present in the target already, learnt while planning (for `plan`'s report). */
+  /** Non-distributable layers listed and not copied (imgpkg's default), per image, for the warning and the result. */
   readonly nonDistributable: readonly { image: string; digests: string[] }[];
 }
 
