@@ -42,6 +42,10 @@ export const CODES = {
   ABORTED: 'permanent',
   // appended
   BLOB_TOO_LARGE: 'permanent', // a blob read into memory exceeds the caller's limit
+  // controller
+  SECRET_NOT_FOUND: 'permanent', // a Secret or ConfigMap (or its key) a promotion references is missing
+  UPSTREAM_NOT_READY: 'retryable', // a chained promotion's upstream has promoted nothing yet
+  PROMOTION_INVALID: 'permanent', // a promotion document the schema or the engine refuses
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

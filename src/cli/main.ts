@@ -6,6 +6,9 @@ import type { GateFactory } from './copy-command.js';
 const usage = `Usage: bundle-promoter <command> [flags]
 
 Commands:
+  run                controller and workers in one process over a directory of BundlePromotion YAML files (no cluster, no Redis needed)
+  controller         watch BundlePromotions on Kubernetes, enqueue promotion jobs, write status (leader-elected)
+  worker             carry out promotion jobs from the queue at REDIS_URL
   copy               copy a bundle, its images and signatures to a repository (imgpkg copy --bundle compatible)
   plan               print what copy would do, writing nothing
   verify             verify cosign signatures and required annotations of an image or bundle (cosign verify compatible)
@@ -27,6 +30,9 @@ const commands: Record<string, Command> = {
   verify: async (argv, io) => (await import('./verify-command.js')).run(argv, io),
   sign: async (argv, io) => (await import('./sign-command.js')).run(argv, io),
   'generate-key-pair': async (argv, io) => (await import('./generate-key-pair-command.js')).run(argv, io),
+  run: async (argv, io) => (await import('./run-command.js')).run(argv, io),
+  controller: async (argv, io) => (await import('./controller-command.js')).run(argv, io),
+  worker: async (argv, io) => (await import('./worker-command.js')).run(argv, io),
 };
 
 /** Runs one command line; never throws: every failure becomes a message on stderr and an exit code (see reportErrors). */

@@ -27,6 +27,8 @@ export interface DockerConfigKeychainOptions {
   env?: NodeJS.ProcessEnv;
   /** How long a credential helper may take. @defaultValue 30_000 */
   helperTimeoutMs?: number;
+  /** An already parsed config (from a Secret); `path` is then only its name in messages. */
+  config?: DockerConfig;
 }
 
 const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
@@ -44,18 +46,23 @@ export async function readDockerConfig(path: string): Promise<DockerConfig | und
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new PromoteError('INVALID_CONFIG', `cannot read docker config ${path}: ${(e as Error).message}`, { cause: e });
   }
+  return parseDockerConfig(text, path);
+}
+
+/** Parses the text of a Docker config (a file, or a `kubernetes.io/dockerconfigjson` Secret); `source` names it in errors. */
+export function parseDockerConfig(text: string, source: string): DockerConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new PromoteError('INVALID_CONFIG', `docker config ${path} is not valid JSON`, { cause: e });
+    throw new PromoteError('INVALID_CONFIG', `docker config ${source} is not valid JSON`, { cause: e });
   }
-  if (typeof json !== 'object' || json === null) throw new PromoteError('INVALID_CONFIG', `docker config ${path} is not a JSON object`);
+  if (typeof json !== 'object' || json === null) throw new PromoteError('INVALID_CONFIG', `docker config ${source} is not a JSON object`);
   const o = json as Record<string, unknown>;
   const auths = isRecord(o['auths']) ? (o['auths'] as Record<string, DockerAuthEntry>) : {};
   const credHelpers = isRecord(o['credHelpers']) ? (o['credHelpers'] as Record<string, string>) : {};
   for (const [key, helper] of Object.entries(credHelpers)) {
-    if (typeof helper !== 'string') throw new PromoteError('INVALID_CONFIG', `docker config ${path}: credHelpers["${key}"] must be a string`);
+    if (typeof helper !== 'string') throw new PromoteError('INVALID_CONFIG', `docker config ${source}: credHelpers["${key}"] must be a string`);
   }
   const credsStore = typeof o['credsStore'] === 'string' && o['credsStore'] !== '' ? o['credsStore'] : undefined;
   return { auths, credHelpers, ...(credsStore !== undefined && { credsStore }) };
@@ -75,6 +82,7 @@ export class DockerConfigKeychain implements Keychain {
     this.#env = options.env ?? process.env;
     this.#path = options.path ?? defaultDockerConfigPath(this.#env);
     this.#timeoutMs = options.helperTimeoutMs ?? 30_000;
+    if (options.config !== undefined) this.#config = Promise.resolve(options.config);
   }
 
   async resolve(registry: string): Promise<Credential | undefined> {

@@ -1,0 +1,61 @@
+import { Metrics } from '../metrics/index.js';
+import { createJobQueue } from '../queue/index.js';
+import { loadKubeConfig } from '../sources/kube/kube-api.js';
+import { KubeConfigReader } from '../sources/kube/kube-config-reader.js';
+import { promotionHandler } from '../worker/promotion-handler.js';
+import { parseCommandLine, reportErrors } from './command-support.js';
+import { daemonLogger, daemonOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
+import type { CliIo } from './io.js';
+import { positiveInt } from './registry-flags.js';
+
+const usage = `Usage: bundle-promoter worker [flags]
+
+Takes promotion jobs from the BullMQ queue at REDIS_URL and carries them out: reads the referenced
+Secrets (registry credentials, verification keys), copies, verifies, tags. Scale by adding replicas.
+On SIGTERM it stops taking jobs and lets running ones finish for the grace period; what it must abort
+is picked up again by another worker, with nothing already copied sent twice and no tag written early.
+
+  --concurrency N                promotions in parallel in this process (default 2)
+  --grace-period SECONDS         how long running jobs may finish after SIGTERM (default 25)
+${daemonUsage}
+  KUBECONFIG                     the cluster whose Secrets it reads (default: in-cluster service account)`;
+
+const options = {
+  ...daemonOptions,
+  concurrency: { type: 'string' },
+  'grace-period': { type: 'string' },
+} as const;
+
+export function run(argv: string[], io: CliIo): Promise<number> {
+  return reportErrors(io, usage, async () => {
+    const parsed = parseCommandLine({ args: argv, options, allowPositionals: false, strict: true } as const, usage, io);
+    if (parsed === undefined) return 0;
+    const { values } = parsed;
+    const log = daemonLogger(io, values['log-level'], 'worker');
+    const redisUrl = redisUrlOf(io, true);
+    const concurrency = positiveInt(values.concurrency, '--concurrency', 2);
+    const graceMs = positiveInt(values['grace-period'], '--grace-period', 25) * 1000;
+    const kc = loadKubeConfig(io.env);
+    const metrics = new Metrics();
+    const queue = createJobQueue({ redisUrl, log });
+    const handler = promotionHandler({ reader: new KubeConfigReader(kc), log, registryOptions: registryDefaults(values, metrics), observer: observersOf(metrics).promotion });
+    const worker = queue.work(handler, { concurrency });
+    metrics.setActiveJobs(() => worker.active);
+    metrics.setQueueCounts(() => queue.counts());
+    const server = await maybeServe(values, {
+      metrics, log,
+      ready: async () => {
+        const checks = { redis: await queue.healthy() };
+        return { ready: checks.redis, checks };
+      },
+    });
+    log.info({ concurrency }, 'worker started');
+    await untilStopped(io);
+    await shutdown(log, [
+      ['worker', () => worker.stop(graceMs)],
+      ['queue', () => queue.close()],
+      ['http', server ? () => server.stop() : undefined],
+    ]);
+    return 0;
+  });
+}
