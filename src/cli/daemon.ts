@@ -56,6 +56,7 @@ export function observersOf(metrics: Metrics): { reconcile: ReconcileObserver; p
       promotionReady: (ref, ready) => metrics.promotionReady(ref, ready),
       promotionFinished: (ref, result, seconds, at) => metrics.promotionFinished(ref, result, seconds, at),
       forgetPromotion: (ref) => metrics.forgetPromotion(ref),
+      promotionLastSucceeded: (ref, at) => metrics.promotionLastSucceeded(ref, at),
     },
     promotion: {
       copied: (registry, c) => metrics.copied({

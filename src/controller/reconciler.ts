@@ -14,6 +14,8 @@ export interface ReconcileObserver {
   promotionReady?(ref: PromotionRef, ready: boolean): void;
   promotionFinished?(ref: PromotionRef, result: 'succeeded' | 'failed', durationSeconds: number, finishedAt: Date): void;
   forgetPromotion?(ref: PromotionRef): void;
+  /** The last success as the status records it: a new leader restores the gauge without counting anything. */
+  promotionLastSucceeded?(ref: PromotionRef, finishedAt: Date): void;
 }
 
 export interface ReconcilerDeps {
@@ -163,6 +165,8 @@ export class Reconciler {
     }
     const ready = d.status.conditions?.find((c) => c.type === 'Ready');
     if (ready !== undefined && d.status.phase !== 'Suspended') observer?.promotionReady?.(p.ref, ready.status === 'True');
+    const lastSuccess = d.status.history?.find((h) => h.result === 'Succeeded')?.finishedAt;
+    if (lastSuccess !== undefined) observer?.promotionLastSucceeded?.(p.ref, new Date(lastSuccess));
     const record = d.status.lastPromotion;
     if (record !== undefined && record.jobId !== p.status?.lastPromotion?.jobId || (record !== undefined && record.result !== p.status?.lastPromotion?.result)) {
       const started = record.startedAt ? Date.parse(record.startedAt) : NaN;

@@ -25,6 +25,7 @@ export { anonymousKeychain, chainKeychains, registryKey, staticKeychain, type Cr
 export {
   DockerConfigKeychain,
   defaultDockerConfigPath,
+  parseDockerConfig,
   readDockerConfig,
   runCredentialHelper,
   type DockerConfig,
@@ -35,4 +36,13 @@ export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 export {
   goJson, sortGoKeys, wireDescriptor, serializeImageManifest, serializeIndex, parseWireDescriptor, mergeReferrersIndex, type WireDescriptor,
 } from './wire-format.js';
-export { MAX_MANIFEST_BYTES, RegistryClient, type RegistryClientOptions, type RequestEvent } from './registry-client.js';
+export {
+  MAX_MANIFEST_BYTES,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RegistryObserver,
+  type RequestEvent,
+  type RequestFinishedEvent,
+  type RetryEvent,
+  type RetryReason,
+} from './registry-client.js';

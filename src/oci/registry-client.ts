@@ -9,11 +9,11 @@ import { mergeReferrersIndex } from './wire-format.js';
 import { MANIFEST_ACCEPT, MediaTypes, bareMediaType } from './media-types.js';
 import { formatReference, formatRepository } from './reference.js';
 import type { RequestSubject } from './registry-errors.js';
-import { RegistryTransport, header, pullScope, pushScope, type Call, type Reply, type RequestEvent } from './registry-transport.js';
+import { RegistryTransport, header, pullScope, pushScope, type Call, type RegistryObserver, type Reply, type RequestEvent } from './registry-transport.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 import type { BlobCopyOutcome, BlobSource, Descriptor, RawManifest, Reference, Registry, Repository, RequestStats } from './types.js';
 
-export type { RequestEvent } from './registry-transport.js';
+export type { RegistryObserver, RequestEvent, RequestFinishedEvent, RetryEvent, RetryReason } from './registry-transport.js';
 
 /** Manifests larger than this are refused (DESIGN.md: bounded everything; the OCI spec suggests 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -46,6 +46,11 @@ export interface RegistryClientOptions {
    * @defaultValue none
    */
   onRequest?: (event: RequestEvent, signal?: AbortSignal) => void | Promise<void>;
+  /**
+   * Told about every request attempt (status, duration) and every retry (why); metrics implement it
+   * (`Metrics.registryObserver()`), so that `oci/` depends on no metrics library. @defaultValue none
+   */
+  observer?: RegistryObserver;
   /** Chunk size for the PATCH fallback of uploads. @defaultValue 8 MiB */
   chunkSize?: number;
 }
@@ -75,6 +80,7 @@ export class RegistryClient implements Registry {
       userAgent: options.userAgent ?? defaultUserAgent(),
       logger: options.logger,
       onRequest: options.onRequest,
+      observer: options.observer,
     });
     this.#blobs = new BlobTransfer({ transport: this.#transport, retry, chunkSize: options.chunkSize ?? 8 * 1024 * 1024, log: options.logger });
     this.stats = this.#transport.stats;

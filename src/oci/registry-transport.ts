@@ -22,6 +22,43 @@ export interface RequestEvent {
   readonly path: string;
 }
 
+/** Why the transport tries a request again. */
+export type RetryReason = 'throttled' | 'server-error' | 'network' | 'timeout' | 'auth-refresh';
+
+/** One HTTP request attempt, told to {@link RegistryObserver.requestFinished} once it has an answer or failed. */
+export interface RequestFinishedEvent {
+  readonly registry: string;
+  /** `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`. */
+  readonly method: string;
+  /** `GET manifest`, `POST upload`, `GET token`, … (a fixed set, as in {@link RequestEvent}). */
+  readonly kind: string;
+  /** The HTTP status; 0 when no answer came (connection refused or reset, timeout, TLS failure). */
+  readonly status: number;
+  /**
+   * From sending the request to its response headers (a PUT's includes sending its body), or to the
+   * failure. A body read afterwards is not included.
+   */
+  readonly durationMs: number;
+}
+
+/** The transport is about to try a request again (after its backoff or Retry-After wait is chosen). */
+export interface RetryEvent {
+  readonly registry: string;
+  readonly reason: RetryReason;
+}
+
+/**
+ * Told about every request attempt and every retry: the seam for metrics, so that `oci/` imports no
+ * metrics library. Calls are synchronous and must not throw; an observer that throws is ignored (the
+ * request goes on as if it had not been told).
+ */
+export interface RegistryObserver {
+  /** Once per attempt (retries, re-challenges and token requests included). */
+  requestFinished(event: RequestFinishedEvent): void;
+  /** Once per retry: `throttled` (429), `server-error` (5xx), `timeout` (408 or a network timeout), `network`, `auth-refresh` (a 401 answered with new credentials). */
+  retried(event: RetryEvent): void;
+}
+
 /**
  * What the transport runs on, every default already applied: `RegistryClientOptions` documents the
  * defaults and resolves them, so that they live in one place.
@@ -42,6 +79,8 @@ export interface RegistryTransportConfig {
   readonly logger: Logger | undefined;
   /** Awaited before every request. */
   readonly onRequest: ((event: RequestEvent, signal?: AbortSignal) => void | Promise<void>) | undefined;
+  /** Told about every attempt and retry. */
+  readonly observer: RegistryObserver | undefined;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -100,6 +139,7 @@ export class RegistryTransport {
   readonly #userAgent: string;
   readonly #log: Logger | undefined;
   readonly #onRequest: RegistryTransportConfig['onRequest'];
+  readonly #observer: RegistryObserver | undefined;
   readonly #auth: Authenticator;
   readonly #dispatchers = new Map<string, Promise<Dispatchers>>();
   #ca: Promise<string[] | undefined> | undefined;
@@ -114,6 +154,7 @@ export class RegistryTransport {
     this.#userAgent = config.userAgent;
     this.#log = config.logger;
     this.#onRequest = config.onRequest;
+    this.#observer = config.observer;
     this.#auth = new Authenticator({
       keychain: config.keychain,
       fetch: async (req, signal) => {
@@ -140,7 +181,7 @@ export class RegistryTransport {
   /**
    * Every HTTP request goes through here: connection caps (per-registry agents), auth (token flow, one
    * re-challenge on 401), retries of transient failures with backoff and Retry-After, body limits,
-   * error classification, and stats. Every response body is read, dumped or handed over as a stream.
+   * error classification, stats and the observer. Every response body is read, dumped or handed over as a stream.
    */
   async request(call: Call, signal?: AbortSignal): Promise<Reply> {
     const base = this.#baseUrl(call.registry);
@@ -178,7 +219,9 @@ export class RegistryTransport {
       } catch (e) {
         const { error, transient } = errorForNetwork(e, call.subject, signal);
         this.#logRequest(call, url, undefined, started, error.code);
+        this.#finished(call, 0, started);
         if (retry && transient && attempt < this.#retry.maxAttempts) {
+          this.#retried(call, networkRetryReason(error));
           await sleep(backoffDelay(this.#retry, attempt), signal);
           continue;
         }
@@ -186,6 +229,7 @@ export class RegistryTransport {
       }
       const status = response.statusCode;
       this.#logRequest(call, url, status, started);
+      this.#finished(call, status, started);
 
       if (status === 401 && sendAuth && replayable && !reauthed) {
         await dump(response.body);
@@ -200,6 +244,7 @@ export class RegistryTransport {
           const next = await this.#auth.authorization(call.registry, scopes, signal);
           if (next !== undefined && next !== authorization) {
             attempt--; // an auth round trip is not a failed attempt
+            this.#retried(call, 'auth-refresh');
             continue;
           }
         }
@@ -216,6 +261,7 @@ export class RegistryTransport {
         } catch (e) {
           const { error, transient } = errorForNetwork(e, call.subject, signal);
           if (retry && transient && attempt < this.#retry.maxAttempts) {
+            this.#retried(call, networkRetryReason(error));
             await sleep(backoffDelay(this.#retry, attempt), signal);
             continue;
           }
@@ -227,6 +273,7 @@ export class RegistryTransport {
       const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
       if (retry && isRetryableStatus(status) && attempt < this.#retry.maxAttempts) {
         if (retryAfterMs === undefined || retryAfterMs <= this.#retry.maxRetryAfterMs) {
+          this.#retried(call, status === 429 ? 'throttled' : status === 408 ? 'timeout' : 'server-error');
           await sleep(retryAfterMs ?? backoffDelay(this.#retry, attempt), signal);
           continue;
         }
@@ -249,6 +296,25 @@ export class RegistryTransport {
       { method: call.method, registry: call.registry, path: url.pathname, status, ms: Math.round(performance.now() - started), ...(error && { error }) },
       'registry request',
     );
+  }
+
+  #finished(call: Call, status: number, started: number): void {
+    if (this.#observer === undefined) return;
+    const event = { registry: call.registry, method: call.method, kind: call.kind, status, durationMs: performance.now() - started };
+    try {
+      this.#observer.requestFinished(event);
+    } catch (e) {
+      this.#log?.debug({ error: (e as Error).message }, 'registry observer failed');
+    }
+  }
+
+  #retried(call: Call, reason: RetryReason): void {
+    if (this.#observer === undefined) return;
+    try {
+      this.#observer.retried({ registry: call.registry, reason });
+    } catch (e) {
+      this.#log?.debug({ error: (e as Error).message }, 'registry observer failed');
+    }
   }
 
   #baseUrl(registry: string): URL {
@@ -300,6 +366,11 @@ export class RegistryTransport {
     // `ca` replaces Node's trust store; keep the defaults so that redirects to public storage still verify.
     return [...tls.getCACertificates('default'), pem];
   }
+}
+
+/** A transient network failure as a retry reason: timeouts apart, since they hint at a slow registry, not a broken path. */
+function networkRetryReason(error: PromoteError): RetryReason {
+  return error.code === 'REGISTRY_TIMEOUT' ? 'timeout' : 'network';
 }
 
 // ---------------------------------------------------------------- helpers for the registry operations
