@@ -20,7 +20,11 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The CRD: `run --promotions DIR` validates promotion files against its schema (dist/sources/crd-schema.js
+# reads ../../crds/).
+COPY crds ./crds
 COPY package.json ./
-USER node
+# Numeric, so that the kubelet can check runAsNonRoot without reading /etc/passwd (uid 1000 is `node`).
+USER 1000:1000
 ENTRYPOINT ["node", "/app/dist/cli.js"]
 CMD ["help"]

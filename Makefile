@@ -11,7 +11,7 @@ NODE_BIN := $(LOCAL_NODE_BIN)
 export PATH := $(LOCAL_NODE_BIN):$(PATH)
 endif
 
-.PHONY: all node deps build typecheck test test-unit test-integration bench clean
+.PHONY: all node deps build install uninstall typecheck test test-unit test-integration bench demo clean
 all: build
 
 node:
@@ -28,6 +28,18 @@ deps: node node_modules/.package-lock.json
 
 build: deps
 	npx tsc -p tsconfig.build.json
+	@echo "built: run bin/bundle-promoter help (it starts dist/cli.js with the Node $$(node -p process.versions.node) used here);"
+	@echo "       make install [PREFIX=/usr/local] puts bundle-promoter on PATH"
+
+# A symlink to bin/bundle-promoter, which runs this checkout's dist/cli.js with the Node fetched by 'make node'
+# (when the machine's is older): the checkout must stay where it is.
+PREFIX ?= /usr/local
+install: build
+	mkdir -p $(DESTDIR)$(PREFIX)/bin
+	ln -sf $(CURDIR)/bin/bundle-promoter $(DESTDIR)$(PREFIX)/bin/bundle-promoter
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/bundle-promoter
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
@@ -45,6 +57,19 @@ test-integration: build
 
 bench: build
 	npx tsc -p tsconfig.bench.json && node .bench/build/bench/copy-bench.js
+
+# The promotion workflow end to end on this machine (demo/README.md): a throwaway registry on a free loopback
+# port, the seed scenario, 'bundle-promoter run' over demo/promotions/, narrated step by step. It stops
+# everything it started (also on failure or Ctrl-C) and keeps its files in a temp directory it prints.
+# Installs what is missing: Node 24 and the npm packages (deps, via build), Debian's docker-registry (apt).
+demo: build
+	@command -v docker-registry >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "make demo needs docker-registry (Distribution 2.x) on PATH: install it, or use Debian/Ubuntu" >&2; exit 1; }; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing Debian's docker-registry: $$sudo apt-get install docker-registry"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; }
+	npx tsc -p tsconfig.demo.json
+	node .demo/build/demo/demo.js
 
 clean:
 	rm -rf dist

@@ -1,7 +1,7 @@
 /** What the cosign-style commands (verify, sign, generate-key-pair) share: error reporting, logging, refs. */
-import { PromoteError } from '../errors.js';
+import { PromoteError, isPromoteError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { parseReference, type Reference, type Registry } from '../oci/index.js';
+import { formatReference, parseReference, type Reference, type Registry } from '../oci/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, type CliIo } from './io.js';
 
@@ -35,12 +35,26 @@ export function commandLogger(io: CliIo, level: string | undefined): Logger {
   return createLogger({ level: level ?? io.env['LOG_LEVEL'] ?? 'warn', destination: { write: (line: string) => void io.stderr.write(line) } });
 }
 
-/** Parses REF and resolves a tag to the digest of the manifest (or index) it names, as cosign does. */
-export async function resolveDigest(ref: string, registry: Registry, signal?: AbortSignal): Promise<{ ref: Reference; digest: string }> {
-  const parsed = parseReference(ref);
+/**
+ * Parses a value given on the command line (a flag's or a positional's): its INVALID_REFERENCE or
+ * INVALID_ARGUMENT becomes a usage error naming `what` (`--bundle`, `REF`), so that a mistyped value exits
+ * 2 with the usage like any other command-line mistake, not 1 like a failure.
+ */
+export function commandLineValue<T>(what: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (isPromoteError(err, 'INVALID_REFERENCE') || isPromoteError(err, 'INVALID_ARGUMENT')) throw new UsageError(`${what}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Parses REF (a string: a usage error when malformed) and resolves a tag to the digest of the manifest (or index) it names, as cosign does. */
+export async function resolveDigest(ref: string | Reference, registry: Registry, signal?: AbortSignal): Promise<{ ref: Reference; digest: string }> {
+  const parsed = typeof ref === 'string' ? commandLineValue('REF', () => parseReference(ref)) : ref;
   if (parsed.digest !== undefined) {
     // One HEAD: signing or verifying a digest the repository does not hold is a mistake, not "unsigned".
-    if ((await registry.headManifest(parsed, signal)) === undefined) throw new PromoteError('MANIFEST_NOT_FOUND', `${ref} does not exist`);
+    if ((await registry.headManifest(parsed, signal)) === undefined) throw new PromoteError('MANIFEST_NOT_FOUND', `${typeof ref === 'string' ? ref : formatReference(ref)} does not exist`);
     return { ref: parsed, digest: parsed.digest };
   }
   const raw = await registry.getManifest(parsed, signal);

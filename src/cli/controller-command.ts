@@ -69,12 +69,10 @@ export function run(argv: string[], io: CliIo): Promise<number> {
         reconciler.start();
       },
       onStoppedLeading: async () => {
+        // Back to standby: stop writing at once (another replica may lead now), keep campaigning. Nothing is
+        // lost: a new term starts from the informer's cache and the jobs, as a fresh process would.
         metrics.setLeader(false);
         await reconciler.stop();
-        // A leader that lost its lease cannot know what it missed: exit and let a fresh process campaign.
-        log.error('lost the lease; exiting');
-        process.exitCode = 1;
-        io.signal === undefined ? undefined : process.kill(process.pid, 'SIGTERM');
       },
     });
     metrics.setLeader(false);

@@ -105,3 +105,9 @@ export async function shutdown(log: Logger, steps: readonly [string, (() => Prom
   }
   log.info('stopped');
 }
+
+/** `--job-lock-duration`: how soon a dead worker's job is taken up again (BullMQ's lock and stalled check). */
+export function lockOptions(seconds: string | undefined): { lockDurationMs: number; stalledIntervalMs: number } {
+  const ms = positiveInt(seconds, '--job-lock-duration', 30) * 1000;
+  return { lockDurationMs: ms, stalledIntervalMs: ms };
+}

@@ -31,7 +31,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     let password = envValue(io, 'COSIGN_PASSWORD');
     if (password === undefined) {
       if ((io.stdin as { isTTY?: boolean }).isTTY === true) throw new UsageError('set $COSIGN_PASSWORD or pipe the password on standard input');
-      password = (await readAll(io.stdin)).replace(/\r?\n$/, '');
+      password = (await readAll(io.stdin, io.signal)).replace(/\r?\n$/, '');
     }
     const prefix = values['output-key-prefix'] ?? 'cosign';
     const pair = await generateKeyPair(password, { outputKeyPrefix: prefix, ...(scryptN === undefined ? {} : { scryptN }) });

@@ -45,7 +45,7 @@ export async function createRegistry(values: RegistryFlagValues, io: CliIo, log:
   const username = values['registry-username'];
   if (username !== undefined) {
     let password = io.env['BUNDLE_PROMOTER_REGISTRY_PASSWORD'];
-    if (values['registry-password-stdin']) password = (await readAll(io.stdin)).replace(/\r?\n$/, '');
+    if (values['registry-password-stdin']) password = (await readAll(io.stdin, io.signal)).replace(/\r?\n$/, '');
     if (password === undefined) throw new UsageError('--registry-username needs --registry-password-stdin or $BUNDLE_PROMOTER_REGISTRY_PASSWORD');
     keychains.push(staticKeychain({ username, password }));
   } else if (values['registry-password-stdin']) {

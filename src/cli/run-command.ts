@@ -7,7 +7,7 @@ import { DirConfigReader } from '../sources/dir/dir-config-reader.js';
 import { DirPromotionStore } from '../sources/dir/dir-promotion-store.js';
 import { promotionHandler } from '../worker/promotion-handler.js';
 import { parseCommandLine, reportErrors } from './command-support.js';
-import { daemonLogger, daemonOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
+import { daemonLogger, daemonOptions, lockOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
 import { UsageError, type CliIo } from './io.js';
 import { positiveInt } from './registry-flags.js';
 
@@ -22,6 +22,7 @@ JSON at /status. Without REDIS_URL the job queue lives in this process.
   --status-dir DIR               where status files go (default: DIR/.status)
   --secrets-dir DIR              Secrets and ConfigMaps as files: DIR/<name>/<key> (e.g. DIR/prod-registry/.dockerconfigjson)
   --concurrency N                promotions in parallel (default 2)
+  --job-lock-duration SECONDS    a job whose worker stops renewing its lock for this long is taken up again (default 30)
 ${daemonUsage}`;
 
 const options = {
@@ -30,6 +31,7 @@ const options = {
   'status-dir': { type: 'string' },
   'secrets-dir': { type: 'string' },
   concurrency: { type: 'string' },
+  'job-lock-duration': { type: 'string' },
 } as const;
 
 export function run(argv: string[], io: CliIo): Promise<number> {
@@ -43,7 +45,7 @@ export function run(argv: string[], io: CliIo): Promise<number> {
     const metrics = new Metrics();
     const observers = observersOf(metrics);
     const registryOptions = registryDefaults(values, metrics);
-    const queue = createJobQueue({ redisUrl: redisUrlOf(io, false), log });
+    const queue = createJobQueue({ ...lockOptions(values['job-lock-duration']), redisUrl: redisUrlOf(io, false), log });
     const reader = new DirConfigReader(values['secrets-dir'] === undefined ? undefined : resolve(values['secrets-dir']));
     const store = new DirPromotionStore({ dir: resolve(values.promotions), ...(values['status-dir'] ? { statusDir: resolve(values['status-dir']) } : {}), log });
     const reconciler = new Reconciler({

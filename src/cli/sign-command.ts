@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { ImageSigner, parseAnnotationFlags, parsePrivateKey } from '../cosign/index.js';
 import { PromoteError } from '../errors.js';
-import { formatRepository } from '../oci/index.js';
+import { formatRepository, parseReference } from '../oci/index.js';
 import { readAll, UsageError, type CliIo } from './io.js';
-import { commandLogger, envValue, reportErrors, resolveDigest, parseCommandLine } from './command-support.js';
+import { commandLineValue, commandLogger, envValue, reportErrors, resolveDigest, parseCommandLine } from './command-support.js';
 import { createRegistry, registryOptions, registryUsage } from './registry-flags.js';
 
 const options = {
@@ -34,10 +34,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const parsed = parseCommandLine({ args: argv, options, allowPositionals: true, strict: true }, signUsage, io);
     if (parsed === undefined) return 0;
     const { values, positionals } = parsed;
-    if (positionals.length !== 1 || positionals[0] === undefined) throw new UsageError('exactly one image reference is required');
+    const refText = positionals[0];
+    if (positionals.length !== 1 || refText === undefined) throw new UsageError('exactly one image reference is required');
+    const subject = commandLineValue('REF', () => parseReference(refText));
     if (values.key === undefined) throw new UsageError('--key is required');
     if (values['password-stdin'] === true && values['registry-password-stdin'] === true) throw new UsageError('--password-stdin and --registry-password-stdin cannot both read standard input');
-    const annotations = parseAnnotationFlags(values.annotations ?? []);
+    const annotations = commandLineValue('--annotations', () => parseAnnotationFlags(values.annotations ?? []));
 
     let pem: string;
     try {
@@ -45,7 +47,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     } catch (e) {
       throw new PromoteError('KEY_INVALID', `${values.key}: cannot read the private key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
     }
-    let password = values['password-stdin'] === true ? (await readAll(io.stdin)).replace(/\r?\n$/, '') : envValue(io, 'COSIGN_PASSWORD');
+    let password = values['password-stdin'] === true ? (await readAll(io.stdin, io.signal)).replace(/\r?\n$/, '') : envValue(io, 'COSIGN_PASSWORD');
     if (password === undefined) {
       if (pem.includes('-----BEGIN ENCRYPTED')) throw new UsageError(`${values.key} is encrypted: set $COSIGN_PASSWORD or use --password-stdin`);
       password = '';
@@ -55,7 +57,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const log = commandLogger(io, values['log-level']);
     const registry = await createRegistry(values, io, log);
     try {
-      const { ref, digest } = await resolveDigest(positionals[0], registry, io.signal);
+      const { ref, digest } = await resolveDigest(subject, registry, io.signal);
       const repo = { registry: ref.registry, repository: ref.repository };
       const docker = ['1', 'true'].includes((envValue(io, 'COSIGN_DOCKER_MEDIA_TYPES') ?? '').toLowerCase());
       const signer = new ImageSigner({ registry, log });

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { loadPolicy, parseAnnotationFlags, SignatureVerifier, TLOG_MODES, type ArtifactVerification, type Policy, type PolicyDocument, type TlogMode } from '../cosign/index.js';
 import { PromoteError } from '../errors.js';
-import { formatRepository } from '../oci/index.js';
+import { formatRepository, parseReference } from '../oci/index.js';
 import { UsageError, type CliIo } from './io.js';
-import { commandLogger, envValue, reportErrors, resolveDigest, parseCommandLine } from './command-support.js';
+import { commandLineValue, commandLogger, envValue, reportErrors, resolveDigest, parseCommandLine } from './command-support.js';
 import { readPolicyFile } from './policy-gate.js';
 import { createRegistry, registryOptions, registryUsage } from './registry-flags.js';
 
@@ -68,11 +68,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parsed;
     if (positionals.length !== 1 || positionals[0] === undefined) throw new UsageError('exactly one image reference is required');
     const refText = positionals[0];
+    const target = commandLineValue('REF', () => parseReference(refText));
     const policy = await policyFrom(values, io);
     const log = commandLogger(io, values['log-level']);
     const registry = await createRegistry(values, io, log);
     try {
-      const { ref, digest } = await resolveDigest(refText, registry, io.signal);
+      const { ref, digest } = await resolveDigest(target, registry, io.signal);
       const repo = { registry: ref.registry, repository: ref.repository };
       const verifier = new SignatureVerifier({ registry, log });
       const result = await verifier.verify({ repo, digest }, policy, io.signal);
@@ -92,7 +93,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function policyFrom(values: Values, io: CliIo): Promise<Policy> {
-  const annotations = parseAnnotationFlags(values.annotations ?? []);
+  const annotations = commandLineValue('--annotations', () => parseAnnotationFlags(values.annotations ?? []));
   const keys = values.key ?? [];
   const keyless = ['certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'certificate-oidc-issuer-regexp'] as const;
   const keylessGiven = keyless.some((f) => values[f] !== undefined);

@@ -4,7 +4,7 @@ import { loadKubeConfig } from '../sources/kube/kube-api.js';
 import { KubeConfigReader } from '../sources/kube/kube-config-reader.js';
 import { promotionHandler } from '../worker/promotion-handler.js';
 import { parseCommandLine, reportErrors } from './command-support.js';
-import { daemonLogger, daemonOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
+import { daemonLogger, daemonOptions, lockOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
 import type { CliIo } from './io.js';
 import { positiveInt } from './registry-flags.js';
 
@@ -17,12 +17,14 @@ is picked up again by another worker, with nothing already copied sent twice and
 
   --concurrency N                promotions in parallel in this process (default 2)
   --grace-period SECONDS         how long running jobs may finish after SIGTERM (default 25)
+  --job-lock-duration SECONDS    a job whose worker stops renewing its lock for this long is taken up again (default 30)
 ${daemonUsage}
   KUBECONFIG                     the cluster whose Secrets it reads (default: in-cluster service account)`;
 
 const options = {
   ...daemonOptions,
   concurrency: { type: 'string' },
+  'job-lock-duration': { type: 'string' },
   'grace-period': { type: 'string' },
 } as const;
 
@@ -37,7 +39,7 @@ export function run(argv: string[], io: CliIo): Promise<number> {
     const graceMs = positiveInt(values['grace-period'], '--grace-period', 25) * 1000;
     const kc = loadKubeConfig(io.env);
     const metrics = new Metrics();
-    const queue = createJobQueue({ redisUrl, log });
+    const queue = createJobQueue({ ...lockOptions(values['job-lock-duration']), redisUrl, log });
     const handler = promotionHandler({ reader: new KubeConfigReader(kc), log, registryOptions: registryDefaults(values, metrics), observer: observersOf(metrics).promotion });
     const worker = queue.work(handler, { concurrency });
     metrics.setActiveJobs(() => worker.active);

@@ -72,7 +72,7 @@ export function decide(p: Promotion, seen: Observed, now: Date): Decision {
   if (job !== undefined) {
     const view = jobView(job, source.digest);
     const status: PromotionStatus = {
-      ...previous, ...base, sourceDigest: source.digest, jobId: job.id, lastHandledRequestedAt: p.requestedAt ?? '',
+      ...withoutRequestedAt(previous), ...base, sourceDigest: source.digest, jobId: job.id, ...requestedAtOf(p),
       phase: view.phase, conditions: conditions([view.ready, resolved, ...view.conditions]),
     };
     if (job.state === 'completed') {
@@ -96,7 +96,7 @@ export function decide(p: Promotion, seen: Observed, now: Date): Decision {
   // No job for this attempt, but the same spec and digest were promoted before and the target still holds them.
   const last = previous.lastPromotion;
   const steady = last !== undefined && last.result === 'Succeeded' && last.digest === source.digest && last.generation === p.generation
-    && previous.lastHandledRequestedAt === (p.requestedAt ?? '') && sameTags(last.tags, desired.tags) && last.target === desired.target;
+    && (previous.lastHandledRequestedAt ?? '') === (p.requestedAt ?? '') && sameTags(last.tags, desired.tags) && last.target === desired.target;
   if (steady && seen.targetIntact !== false) {
     return withEvents(previous, {
       status: {
@@ -108,7 +108,7 @@ export function decide(p: Promotion, seen: Observed, now: Date): Decision {
   }
   // A failed attempt whose job has since been removed from the queue: retry on the interval as above.
   if (last !== undefined && last.result === 'Failed' && last.digest === source.digest && last.generation === p.generation && previous.jobId === last.jobId
-    && previous.lastHandledRequestedAt === (p.requestedAt ?? '') && last.finishedAt !== undefined) {
+    && (previous.lastHandledRequestedAt ?? '') === (p.requestedAt ?? '') && last.finishedAt !== undefined) {
     const retryAt = Date.parse(last.finishedAt) + intervalMs;
     if (now.getTime() < retryAt) return withEvents(previous, { status: { ...previous, ...base }, requeueAfterMs: retryAt - now.getTime() });
   }
@@ -116,7 +116,7 @@ export function decide(p: Promotion, seen: Observed, now: Date): Decision {
   const enqueue = desired;
   return withEvents(previous, {
     status: {
-      ...previous, ...base, sourceDigest: source.digest, jobId: jobIdOf(enqueue), lastHandledRequestedAt: p.requestedAt ?? '', phase: 'Queued',
+      ...withoutRequestedAt(previous), ...base, sourceDigest: source.digest, jobId: jobIdOf(enqueue), ...requestedAtOf(p), phase: 'Queued',
       conditions: conditions([
         { type: 'Ready', status: 'Unknown', reason: 'Progressing', message: `promotion of ${source.digest} queued` },
         resolved,
@@ -124,6 +124,19 @@ export function decide(p: Promotion, seen: Observed, now: Date): Decision {
     },
     enqueue,
   });
+}
+
+/**
+ * `status.lastHandledRequestedAt`, absent when there is no annotation: an empty string is not written, since
+ * API servers before 1.21 read "" in custom resources as null and refuse it (kubernetes/kubernetes#99804).
+ */
+function requestedAtOf(p: Promotion): Pick<PromotionStatus, 'lastHandledRequestedAt'> {
+  return p.requestedAt !== undefined && p.requestedAt !== '' ? { lastHandledRequestedAt: p.requestedAt } : {};
+}
+
+function withoutRequestedAt(status: PromotionStatus): PromotionStatus {
+  const { lastHandledRequestedAt: _dropped, ...rest } = status;
+  return rest;
 }
 
 /** The job this promotion wants now; its trigger is the `requestedAt` annotation (empty when none). */

@@ -42,7 +42,7 @@ export interface ReconcilerOptions {
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #concurrency: number;
-  readonly #work = new WorkQueue();
+  #work = new WorkQueue();
   readonly #now: () => Date;
   #running: Promise<void>[] = [];
   #controller: AbortController | undefined;
@@ -60,6 +60,7 @@ export class Reconciler {
   start(): void {
     if (this.#controller !== undefined) return;
     this.#controller = new AbortController();
+    this.#work = new WorkQueue();
     if (!this.#listening) {
       this.#listening = true;
       this.#deps.store.onChange((ref) => this.#onChange(ref));
@@ -72,12 +73,14 @@ export class Reconciler {
     this.#running = Array.from({ length: this.#concurrency }, () => this.#loop(signal));
   }
 
-  /** Stops taking keys and waits for the reconciles in flight. Idempotent. */
+  /** Stops taking keys and waits for the reconciles in flight. Idempotent; `start()` may follow. */
   async stop(): Promise<void> {
     this.#controller?.abort(new Error('reconciler stopped'));
     this.#work.close();
     await Promise.allSettled(this.#running);
     this.#running = [];
+    this.#controller = undefined;
+    this.#written.clear();
   }
 
   /** Queues a promotion for reconciling (for tests and the dir source's manual triggers). */

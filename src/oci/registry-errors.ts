@@ -100,8 +100,10 @@ export function errorForNetwork(e: unknown, subject: RequestSubject, signal?: Ab
   const message = e instanceof Error ? e.message : String(e);
   const at = `${subject.method} ${subject.what}`;
   if (code !== undefined && TLS_CODES.has(code)) {
+    // The remedy names the settings of both front ends (CLI flags, BundlePromotion fields) as text only:
+    // oci imports neither, and whoever reads the message finds the knob it means.
     return {
-      error: new PromoteError('TLS_CONFIG', `${at}: TLS with registry ${subject.registry} failed (${code}); pass its CA with caFile, or list it as insecure if it speaks plain HTTP`, { cause: e }),
+      error: new PromoteError('TLS_CONFIG', `${at}: TLS with registry ${subject.registry} failed (${code}); trust its CA (CLI --registry-ca-cert-path FILE, BundlePromotion spec.registry.ca), or if it speaks plain HTTP mark it insecure (--registry-insecure ${subject.registry}, spec.registry.insecure)`, { cause: e }),
       transient: false,
     };
   }

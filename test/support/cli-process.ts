@@ -1,26 +1,29 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { PassThrough, Readable } from 'node:stream';
 import { main } from '../../src/cli/main.js';
 import { eventually } from './eventually.js';
 
-/** A long-running command (`run`, `controller`, `worker`) started in this process, with its log lines. */
+/** The built CLI (`make build`/`make test` build it before the tests run). */
+export const BUILT_CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+/** A long-running command (`run`, `controller`, `worker`), in this process or a child, with its log lines. */
 export interface RunningCommand {
   /** JSON log lines so far (pino), parsed; non-JSON lines as `{ msg: line }`. */
   readonly logs: Record<string, unknown>[];
-  /** Resolves with the exit code once it has stopped by itself or through {@link stop}. */
+  /** Resolves with the exit code once it has stopped. */
   readonly exited: Promise<number>;
   /** The first log line `match` accepts, waiting for it. */
   waitForLog(what: string, match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** SIGTERM-equivalent: aborts the command's signal and waits for its exit code. */
+  /** SIGTERM (or its in-process equivalent) and the exit code. */
   stop(): Promise<number>;
 }
 
-export function startCommand(args: string[], env: NodeJS.ProcessEnv = {}): RunningCommand {
-  const controller = new AbortController();
-  const stderr = new PassThrough();
-  const stdout = new PassThrough();
-  const logs: Record<string, unknown>[] = [];
+/** Collects JSON log lines from a byte stream. */
+function collect(stream: NodeJS.ReadableStream, logs: Record<string, unknown>[]): void {
   let pending = '';
-  stderr.on('data', (chunk: Buffer) => {
+  stream.on('data', (chunk: Buffer) => {
     pending += chunk.toString('utf8');
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
@@ -34,14 +37,50 @@ export function startCommand(args: string[], env: NodeJS.ProcessEnv = {}): Runni
       }
     }
   });
-  stdout.resume();
-  const exited = main(args, { stdout, stderr, stdin: Readable.from([]), env: { ...process.env, LOG_LEVEL: 'info', ...env }, signal: controller.signal });
+}
+
+function handle(logs: Record<string, unknown>[], exited: Promise<number>, stop: () => void): RunningCommand {
   return {
     logs,
     exited,
     waitForLog: (what, match, timeoutMs = 30_000) => eventually(what, () => logs.find(match), { timeoutMs }),
     async stop() {
-      controller.abort(new Error('SIGTERM'));
+      stop();
+      return exited;
+    },
+  };
+}
+
+/** Runs `bundle-promoter ARGS` in this process through `main`, as the CLI entry would. */
+export function startCommand(args: string[], env: NodeJS.ProcessEnv = {}): RunningCommand {
+  const controller = new AbortController();
+  const stderr = new PassThrough();
+  const stdout = new PassThrough();
+  const logs: Record<string, unknown>[] = [];
+  collect(stderr, logs);
+  stdout.resume();
+  const exited = main(args, { stdout, stderr, stdin: Readable.from([]), env: { ...process.env, LOG_LEVEL: 'info', ...env }, signal: controller.signal });
+  return handle(logs, exited, () => controller.abort(new Error('SIGTERM')));
+}
+
+/** A child process running the built CLI, as a Deployment would: killable with any signal. */
+export interface SpawnedCommand extends RunningCommand {
+  readonly child: ChildProcess;
+  kill(signal: NodeJS.Signals): Promise<number>;
+}
+
+export function spawnCommand(args: string[], env: NodeJS.ProcessEnv = {}): SpawnedCommand {
+  const child = spawn(process.execPath, [BUILT_CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  collect(child.stderr, logs);
+  child.stdout.resume();
+  const exited = once(child, 'exit').then(([code, signal]) => (typeof code === 'number' ? code : 128 + (signal === 'SIGKILL' ? 9 : 15)));
+  const base = handle(logs, exited, () => child.kill('SIGTERM'));
+  return {
+    ...base,
+    child,
+    async kill(signal) {
+      child.kill(signal);
       return exited;
     },
   };

@@ -39,6 +39,12 @@ export type FaultRule =
       readonly times: number;
       /** Destroy the client socket before answering (the client sees a connection reset / socket hang-up). */
       readonly action: 'reset';
+    }
+  | {
+      readonly match: (req: ProxiedRequest) => boolean;
+      readonly times: number;
+      /** Never answer and never read the body: the client is stuck mid-request until it gives up or dies. */
+      readonly action: 'hold';
     };
 
 /** One request the proxy received. */
@@ -48,7 +54,7 @@ export interface RecordedRequest extends Omit<ProxiedRequest, 'headers'> {
   /** Status sent to the client; `undefined` for a reset or while still in flight. */
   status: number | undefined;
   /** Set when a fault rule answered instead of the registry. */
-  readonly fault?: 'status' | 'reset';
+  readonly fault?: 'status' | 'reset' | 'hold';
 }
 
 /** Live view of an injected rule. */
@@ -210,6 +216,7 @@ function answerFault(rule: FaultRule, req: IncomingMessage, res: ServerResponse,
     req.socket.destroy();
     return;
   }
+  if (rule.action === 'hold') return;
   req.resume(); // drain any upload body so the client is not cut off mid-write
   const code = rule.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE';
   const body = Buffer.from(JSON.stringify({ errors: [{ code, message: `injected ${rule.status}`, detail: null }] }));

@@ -107,15 +107,62 @@ describe('bundle-promoter copy', () => {
     it('marks what the target already holds', async () => {
       const r = await cli(['plan', '-b', `${src.host}/dev/app:v1`, '--to-repo', `${dst.host}/prod/app`, '--cosign-signatures', ...insecure(src.host, dst.host)]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/plan \| bundle: 2 \(2 already in the target\)/);
+      expect(r.stdout).toContain('plan | 2 bundles: 2 already in the target\n');
+      expect(r.stdout).toContain('plan | to copy: nothing, the target holds every manifest\n');
       expect(r.stdout).toContain(`present bundle      ${src.host}/dev/app@${fixture.root.digest}`);
+    });
+  });
+
+  describe('the human summary', () => {
+    const summaryLine = (stdout: string) => stdout.split('\n')[1];
+    const unitLines = (stdout: string) => stdout.split('\n').filter((l) => /^plan \| \d+ /.test(l));
+
+    it('when a bundle of one multi-arch image is copied and then re-copied, counts the same bundle and image, in the singular', async () => {
+      const fx = new Fixtures(RawClient.for(src));
+      const amd64 = await fx.pushImage('one/app', { layers: [await randomLayer(1000, 'one-amd64')], oci: true });
+      const arm64 = await fx.pushImage('one/app', { layers: [await randomLayer(1000, 'one-arm64')], oci: true, platform: { architecture: 'arm64', os: 'linux' } });
+      const index = await fx.pushIndex('one/app', [amd64, arm64]);
+      await fx.pushBundle('one/app', { images: [index.ref], tag: 'v1' });
+      const args = ['-b', `${src.host}/one/app:v1`, '--to-repo', `${dst.host}/prod/one`, ...insecure(src.host, dst.host)];
+
+      const planned = await cli(['plan', ...args]);
+      const first = await cli(['copy', ...args]);
+      const again = await cli(['copy', ...args]);
+      const replanned = await cli(['plan', ...args]);
+
+      expect([planned.code, first.code, again.code, replanned.code]).toEqual([0, 0, 0, 0]);
+      // Four manifests (bundle, index, its two children) and six blobs (a config and a layer each but the index's).
+      expect(summaryLine(first.stdout)).toBe('copy | 1 bundle, 1 image, 0 signature tags: 4 manifests copied');
+      expect(summaryLine(again.stdout)).toBe('copy | 1 bundle, 1 image, 0 signature tags: no manifest copied, all already in the target');
+      expect(unitLines(planned.stdout)).toEqual([
+        'plan | 1 bundle: 0 already in the target', 'plan | 1 image: 0 already in the target',
+        'plan | 0 signature tags: 0 up to date', 'plan | 1 locations image: 0 present',
+      ]);
+      expect(planned.stdout).toMatch(/^plan \| to copy: 4 manifests \(1 bundle, 1 index, 2 index-child\), 6 blobs \([\d.]+ MiB\) unless present$/m);
+      expect(unitLines(replanned.stdout)).toEqual([
+        'plan | 1 bundle: 1 already in the target', 'plan | 1 image: 1 already in the target',
+        'plan | 0 signature tags: 0 up to date', 'plan | 1 locations image: 1 present',
+      ]);
+    });
+
+    it('when signatures follow a copy without them, counts the same closure and says what was copied', async () => {
+      const args = ['-b', `${src.host}/dev/app:v1`, '--to-repo', `${dst.host}/prod/summary`, ...insecure(src.host, dst.host)];
+      const bare = await cli(['copy', ...args]);
+      const signed = await cli(['copy', ...args, '--cosign-signatures', '--include', 'att,sbom']);
+      const again = await cli(['copy', ...args, '--cosign-signatures', '--include', 'att,sbom']);
+      expect([bare.code, signed.code, again.code]).toEqual([0, 0, 0]);
+      const signedManifests = fixture.signatures.length + 3; // .sig manifests, the .att, the .sbom and the referrer
+      expect(summaryLine(bare.stdout)).toBe(`copy | 2 bundles, 4 images, 0 signature tags: ${fixture.expected.manifests.length - signedManifests} manifests copied`);
+      expect(summaryLine(signed.stdout)).toBe(`copy | 2 bundles, 4 images, 8 signature tags: ${signedManifests} manifests copied, the rest already in the target`);
+      expect(summaryLine(again.stdout)).toBe('copy | 2 bundles, 4 images, 8 signature tags: no manifest copied, all already in the target');
+      expect(again.stdout).toMatch(/^copy \| blobs: 0 uploaded, 0 mounted, 0 present; 0\.0 MiB uploaded in [\d.]+ s, \d+ requests$/m);
     });
   });
 
   describe('when the input is wrong', () => {
     it.each([
-      [['copy', '--bundle', 'UPPER/Case:v1', '--to-repo', 'r.example/x'], /bundle-promoter: error: \[INVALID_REFERENCE\].*UPPER\/Case:v1/, 1],
-      [['copy', '--bundle', 'r.example/a:v1', '--to-repo', 'r.example/b:tag'], /\[INVALID_REFERENCE\].*r\.example\/b:tag/, 1],
+      [['copy', '--bundle', 'UPPER/Case:v1', '--to-repo', 'r.example/x'], /bundle-promoter: error: --bundle: invalid reference "UPPER\/Case:v1"/, 2],
+      [['copy', '--bundle', 'r.example/a:v1', '--to-repo', 'r.example/b:tag'], /--to-repo: invalid reference "r\.example\/b:tag"/, 2],
       [['copy', '--to-repo', 'r.example/b'], /--bundle is required/, 2],
       [['copy', '--bundle', 'r.example/a:v1', '--to-repo', 'r.example/b', '--include', 'everything'], /unknown 'everything'/, 2],
       [['copy', '--bundle', 'r.example/a:v1', '--to-repo', 'r.example/b', '--concurrency', '0'], /--concurrency must be a positive whole number/, 2],

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { RawClient } from '../../support/raw-client.js';
 import { buildPromotionFixture, type PromotionFixture } from '../../support/fixtures.js';
+import { eventually } from '../../support/eventually.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -30,6 +33,7 @@ describe('a clean production install', () => {
     await mkdir(app);
     for (const file of ['package.json', 'package-lock.json', '.npmrc']) await cp(join(ROOT, file), join(app, file));
     await cp(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
+    await cp(join(ROOT, 'crds'), join(app, 'crds'), { recursive: true });
     await run('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: app });
     cli = join(app, 'dist', 'cli.js');
     [src, dst] = await Promise.all([startRegistry(), startRegistry()]);
@@ -55,4 +59,30 @@ describe('a clean production install', () => {
     const verify = await run(process.execPath, [cli, 'verify', '--key', keyFile, ...hosts, `${dst.host}/prod/app:v1`]);
     expect(JSON.parse(verify.stdout).length).toBeGreaterThan(0);
   });
+
+  it('runs the long-running commands: controller and worker help, and run over a promotions directory', async () => {
+    for (const command of ['controller', 'worker', 'run']) {
+      const help = await run(process.execPath, [cli, command, '--help']);
+      expect(help.stdout).toContain(`bundle-promoter ${command}`);
+    }
+    const promotions = join(dir, 'promotions');
+    await mkdir(promotions);
+    await writeFile(join(promotions, 'app.yaml'), [
+      'apiVersion: bundlepromoter.dev/v1alpha1', 'kind: BundlePromotion', 'metadata: {name: app}', 'spec:',
+      `  source: {bundle: "${src.host}/dev/app:v1"}`, `  target: {repository: "${dst.host}/prod/run"}`, '',
+    ].join('\n'));
+    const child = spawn(process.execPath, [cli, 'run', '--promotions', promotions, '--registry-insecure', src.host, '--registry-insecure', dst.host], { stdio: 'ignore' });
+    try {
+      const status = await eventually('the promotion to succeed', async () => {
+        const text = await readFile(join(promotions, '.status', 'default.app.yaml'), 'utf8');
+        return /phase: Succeeded/.test(text) ? text : undefined;
+      }, { timeoutMs: 60_000 });
+      expect(status).toContain(fixture.root.digest);
+    } finally {
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(0);
+    }
+    expect(await RawClient.for(dst).listTags('prod/run')).toContain('v1');
+  }, 90_000);
 });
