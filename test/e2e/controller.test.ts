@@ -1,12 +1,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import { spawnCommand, type SpawnedCommand } from '../support/cli-process.js';
+import { runCommand as cli, spawnCommand, type SpawnedCommand } from '../support/cli-process.js';
 import { eventually } from '../support/eventually.js';
 import { Fixtures, randomLayer } from '../support/fixtures.js';
 import { startKubeApiServer, type KubeTestEnv } from '../support/kube-apiserver.js';
@@ -24,17 +22,6 @@ interface Condition { type: string; status: string; reason: string; message: str
 interface Status {
   phase?: string; observedGeneration?: number; promotedDigest?: string; jobId?: string; conditions?: Condition[];
   lastPromotion?: { digest: string; generation: number; result: string; counts?: Record<string, number> }; history?: unknown[];
-}
-
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c: Buffer) => { stdout += c.toString(); });
-  err.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const code = await main(args, { stdout: out, stderr: err, stdin: Readable.from([]), env: { ...process.env, ...env } });
-  return { code, stdout, stderr };
 }
 
 function promotionYaml(name: string, spec: string, annotations = ''): string {

@@ -85,3 +85,22 @@ export function spawnCommand(args: string[], env: NodeJS.ProcessEnv = {}): Spawn
     },
   };
 }
+
+/** A one-shot command's outcome. */
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a one-shot `bundle-promoter ARGS` in this process through `main` and collects its output. */
+export async function runCommand(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CommandResult> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c: Buffer) => { stdout += c.toString(); });
+  err.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const code = await main([...args], { stdout: out, stderr: err, stdin: Readable.from([]), env: { ...process.env, ...env } });
+  return { code, stdout, stderr };
+}

@@ -1,9 +1,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.js';
+import { runCommand } from '../../support/cli-process.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { RawClient } from '../../support/raw-client.js';
 import { Fixtures, randomLayer } from '../../support/fixtures.js';
@@ -45,14 +46,7 @@ describe('bundle-promoter exit codes', () => {
 
   /** main() in this process, for the long lists of usage errors (a child per case costs a second each). */
   async function inProcess(args: string[]): Promise<CliRun> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const code = await main(args, { stdout, stderr, stdin: Readable.from([]), env: env() });
-    return { code, signal: null, stdout: out, stderr: err };
+    return { ...(await runCommand(args, env())), signal: null };
   }
 
   function expectUsageError(r: CliRun, command: string, message: RegExp): void {
