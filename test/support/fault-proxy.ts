@@ -43,7 +43,10 @@ export type FaultRule =
   | {
       readonly match: (req: ProxiedRequest) => boolean;
       readonly times: number;
-      /** Never answer and never read the body: the client is stuck mid-request until it gives up or dies. */
+      /**
+       * Hold the request unanswered, its body unread: the client is stuck mid-request until it gives up, dies,
+       * or the rule's {@link FaultHandle.release} forwards what is held.
+       */
       readonly action: 'hold';
     };
 
@@ -57,12 +60,22 @@ export interface RecordedRequest extends Omit<ProxiedRequest, 'headers'> {
   readonly fault?: 'status' | 'reset' | 'hold';
 }
 
+interface RuleEntry {
+  readonly rule: FaultRule;
+  remaining: number;
+  hits: number;
+  /** `hold`: what forwards each held request. */
+  readonly held: (() => void)[];
+}
+
 /** Live view of an injected rule. */
 export interface FaultHandle {
   /** How many more times the rule fires. */
   readonly remaining: number;
   /** How many times it has fired. */
   readonly hits: number;
+  /** `hold` rules: forwards the requests held so far (whose clients are still there) to the registry. */
+  release(): void;
 }
 
 /**
@@ -81,7 +94,7 @@ export class FaultProxy {
   readonly #server: Server;
   readonly #agent: HttpAgent;
   readonly #ca: string | undefined;
-  readonly #rules: { rule: FaultRule; remaining: number; hits: number }[] = [];
+  readonly #rules: RuleEntry[] = [];
   readonly #requests: RecordedRequest[] = [];
   #seq = 0;
   #stopped: Promise<void> | undefined;
@@ -120,9 +133,12 @@ export class FaultProxy {
 
   /** Adds a rule; rules are tried in the order added, the first live match fires. */
   inject(rule: FaultRule): FaultHandle {
-    const entry = { rule, remaining: rule.times, hits: 0 };
+    const entry: RuleEntry = { rule, remaining: rule.times, hits: 0, held: [] };
     this.#rules.push(entry);
     return {
+      release: () => {
+        for (const forward of entry.held.splice(0)) forward();
+      },
       get remaining() {
         return entry.remaining;
       },
@@ -174,6 +190,12 @@ export class FaultProxy {
     if (rule !== undefined) {
       rule.remaining--;
       rule.hits++;
+      if (rule.rule.action === 'hold') {
+        rule.held.push(() => {
+          if (!req.destroyed) this.#forward(req, res, record, target);
+        });
+        return;
+      }
       return answerFault(rule.rule, req, res, record);
     }
     this.#forward(req, res, record, target);
@@ -216,7 +238,7 @@ function answerFault(rule: FaultRule, req: IncomingMessage, res: ServerResponse,
     req.socket.destroy();
     return;
   }
-  if (rule.action === 'hold') return;
+  if (rule.action === 'hold') return; // held by the proxy itself (FaultProxy#handle)
   req.resume(); // drain any upload body so the client is not cut off mid-write
   const code = rule.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE';
   const body = Buffer.from(JSON.stringify({ errors: [{ code, message: `injected ${rule.status}`, detail: null }] }));
