@@ -233,7 +233,9 @@ function jobView(job: JobSnapshot, digest: string): JobView {
   const queued = job.state === 'waiting' || job.state === 'delayed';
   const retrying = job.failure !== undefined ? ` (attempt ${job.attemptsMade + 1}; last error [${job.failure.code}] ${job.failure.message})` : '';
   const progress = job.progress;
-  const detail = progress && !queued ? `${progress.phase}: ${progress.artifactsDone}/${progress.artifactsTotal} artifacts` : queued ? 'queued' : 'started';
+  // The engine's phase, not its counts: a status write per phase, not per progress report (API server load);
+  // the counts are in the job's progress and the metrics.
+  const detail = progress && !queued ? `${progress.phase}` : queued ? 'queued' : 'started';
   const conditions: ConditionState[] = [
     !sourceGate ? skipped('SourceVerified') : beyond('verify-source') ? passed('SourceVerified', 'signatures and annotations verified in the source') : pending('SourceVerified', 'not verified yet'),
     beyond('locations') ? passed('Copied', 'content and signatures copied') : pending('Copied', detail),
