@@ -46,6 +46,9 @@ export const CODES = {
   SECRET_NOT_FOUND: 'permanent', // a Secret or ConfigMap (or its key) a promotion references is missing
   UPSTREAM_NOT_READY: 'retryable', // a chained promotion's upstream has promoted nothing yet
   PROMOTION_INVALID: 'permanent', // a promotion document the schema or the engine refuses
+  // registry (appended)
+  TAG_IMMUTABLE: 'permanent', // an immutable tag (ECR) already names a different digest
+  REPOSITORY_NOT_FOUND: 'permanent', // an upload into a repository the registry does not create on push (ECR NAME_UNKNOWN)
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { loadPolicy, parseAnnotationFlags, SignatureVerifier, TLOG_MODES, type ArtifactVerification, type Policy, type PolicyDocument, type TlogMode } from '../cosign/index.js';
+import { DEFAULT_TLOG_MODE, loadPolicy, parseAnnotationFlags, SignatureVerifier, TLOG_MODES, type ArtifactVerification, type Policy, type PolicyDocument, type TlogMode } from '../cosign/index.js';
 import { PromoteError } from '../errors.js';
 import { formatRepository, parseReference } from '../oci/index.js';
 import { UsageError, type CliIo } from './io.js';
@@ -13,6 +13,7 @@ const options = {
   annotations: { type: 'string', short: 'a', multiple: true },
   policy: { type: 'string' },
   tlog: { type: 'string' },
+  'insecure-ignore-tlog': { type: 'boolean' },
   'trusted-root': { type: 'string' },
   'rekor-key': { type: 'string', multiple: true },
   'certificate-identity': { type: 'string' },
@@ -32,7 +33,10 @@ payloads as JSON, like 'cosign verify'; exits 1 with the reason of every signatu
       --key FILE                        PEM public key; each --key is an authority, any one suffices (repeatable)
   -a, --annotations k=v                 required signed annotation, exact string (repeatable; commas split, as in cosign)
       --policy FILE                     YAML/JSON policy (authorities, threshold, attestations…); -a adds annotations
-      --tlog require|if-present|ignore  transparency-log evidence (default if-present: absent passes, present must verify)
+      --tlog require|if-present|ignore  transparency-log evidence (default require, as cosign: every signature needs a
+                                        log entry verified with --trusted-root or --rekor-key; without either, say
+                                        --tlog ignore to trust the key alone; if-present lets a registry writer strip it)
+      --insecure-ignore-tlog            cosign's spelling of --tlog ignore
       --trusted-root FILE               sigstore trusted_root.json: Rekor keys, Fulcio CAs, CT logs, TSAs
       --rekor-key FILE                  a Rekor public key PEM (default $SIGSTORE_REKOR_PUBLIC_KEY) (repeatable)
       --certificate-identity X          keyless: exact certificate SAN (or --certificate-identity-regexp R)
@@ -79,7 +83,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       const result = await verifier.verify({ repo, digest }, policy, io.signal);
       const where = `${formatRepository(repo)}@${digest}`;
       if (!result.passed) {
-        io.stderr.write(failureText(where, result));
+        io.stderr.write(failureText(where, result, policy.threshold));
         return 1;
       }
       io.stderr.write(successText(refText, policy, result));
@@ -98,20 +102,29 @@ async function policyFrom(values: Values, io: CliIo): Promise<Policy> {
   const keyless = ['certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'certificate-oidc-issuer-regexp'] as const;
   const keylessGiven = keyless.some((f) => values[f] !== undefined);
   if (values.policy !== undefined) {
-    const conflicting = ['key', 'tlog', 'trusted-root', 'rekor-key', 'attestation-type', ...keyless].filter((f) => values[f as keyof Values] !== undefined);
+    const conflicting = ['key', 'tlog', 'insecure-ignore-tlog', 'trusted-root', 'rekor-key', 'attestation-type', ...keyless].filter((f) => values[f as keyof Values] !== undefined);
     if (conflicting.length > 0) throw new UsageError(`--policy cannot be combined with ${conflicting.map((f) => `--${f}`).join(', ')} (put them in the policy file)`);
     const fromFile = await readPolicyFile(values.policy);
     return Object.keys(annotations).length === 0 ? fromFile : { ...fromFile, annotations: { ...fromFile.annotations, ...annotations } };
   }
   if (keys.length === 0 && !keylessGiven) throw new UsageError('one of --key, --certificate-identity(-regexp) or --policy is required');
-  const tlog = values.tlog ?? 'if-present';
+  if (values['insecure-ignore-tlog'] === true && values.tlog !== undefined && values.tlog !== 'ignore') {
+    throw new UsageError(`--insecure-ignore-tlog contradicts --tlog ${values.tlog}`);
+  }
+  const tlog = values['insecure-ignore-tlog'] === true ? 'ignore' : (values.tlog ?? DEFAULT_TLOG_MODE);
   if (!TLOG_MODES.includes(tlog as TlogMode)) throw new UsageError(`--tlog must be one of ${TLOG_MODES.join(', ')}, got '${tlog}'`);
 
   const trustedRoot = values['trusted-root'];
   const rekorKeys = values['rekor-key'] ?? [];
   const envRekor = envValue(io, 'SIGSTORE_REKOR_PUBLIC_KEY');
   if (rekorKeys.length === 0 && envRekor !== undefined && envRekor !== '') rekorKeys.push(envRekor);
-  if (tlog === 'require' && trustedRoot === undefined && rekorKeys.length === 0) throw new UsageError('--tlog require needs --trusted-root or --rekor-key');
+  if (tlog !== 'ignore' && trustedRoot === undefined && rekorKeys.length === 0) {
+    throw new UsageError(
+      values.tlog === undefined
+        ? 'transparency-log evidence is required by default (--tlog require) and needs --trusted-root or --rekor-key to verify it; for signatures made without a log (cosign --tlog-upload=false) pass --tlog ignore to trust the key alone'
+        : `--tlog ${tlog} needs --trusted-root or --rekor-key`,
+    );
+  }
   const trust = { ...(trustedRoot === undefined ? {} : { trustedRoot }), ...(rekorKeys.length === 0 ? {} : { rekorKeys }) };
 
   const authorities: PolicyDocument['authorities'] = keys.map((k) => ({ name: k, keys: [k], tlog: tlog as TlogMode, ...trust }));
@@ -146,7 +159,9 @@ function exactlyOne(values: Values, exact: 'certificate-identity' | 'certificate
 
 function successText(ref: string, policy: Policy, result: ArtifactVerification): string {
   const checks = ['The cosign claims were validated'];
-  if (policy.authorities.some((a) => a.tlog !== 'ignore')) checks.push('Transparency-log evidence, where present or required, was verified offline');
+  if (policy.authorities.some((a) => a.tlog === 'require')) checks.push('Existence of the claims in the transparency log was verified offline');
+  else if (policy.authorities.some((a) => a.tlog === 'if-present')) checks.push('Transparency-log evidence, where present, was verified offline');
+  else checks.push('Transparency-log evidence was NOT checked (tlog: ignore): trust rests on the key alone');
   if (policy.authorities.some((a) => a.keys.length > 0)) checks.push('The signatures were verified against the specified public key');
   if (policy.authorities.some((a) => a.keyless !== undefined)) checks.push('The code-signing certificate was verified using trusted certificate authority certificates');
   if (policy.attestations.length > 0) checks.push(`Attestations of type ${policy.attestations.map((a) => a.predicateType).join(', ')} were verified`);
@@ -160,11 +175,20 @@ function successText(ref: string, policy: Policy, result: ArtifactVerification):
   ].join('\n');
 }
 
-function failureText(where: string, result: ArtifactVerification): string {
+function failureText(where: string, result: ArtifactVerification, threshold: number): string {
   const lines = [`bundle-promoter: error: verification of ${where} failed: ${result.reasons.join('; ')}`];
+  if (result.signersCounted !== undefined && result.signersCounted < threshold) {
+    lines.push(`  distinct signers: ${result.signersCounted} of the ${threshold} the threshold requires (authorities passed: ${result.authoritiesPassed.join(', ') || 'none'})`);
+  }
   for (const s of result.signatures) {
     lines.push(`  ${s.format} ${s.source}: ${s.passed ? `passed (${s.authorities.join(', ')})` : `${s.reason ?? 'failed'}${s.detail === undefined ? '' : ` (${s.detail})`}`}`);
   }
   if (result.attestationsMissing !== undefined) lines.push(`  missing attestations: ${result.attestationsMissing.join(', ')}`);
+  if (result.reasons.includes('tlog evidence missing')) {
+    lines.push(
+      'hint: transparency-log evidence is required (the default, as in cosign). If these signatures were made without a',
+      '      log (cosign --tlog-upload=false), verify with --tlog ignore (policy: tlog: ignore) to trust the key alone.',
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -5,6 +5,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
+import { matchKeylessIdentity } from './certificate-identity.js';
 import { preAuthEncoding } from './in-toto.js';
 import type { Authority } from './policy.js';
 import { pemBlocks, type VerificationKey } from './public-key.js';
@@ -172,18 +173,15 @@ function checkKeylessBundle(bundle: SigstoreBundle, material: ReturnType<typeof 
   const result = checkBundle(bundle, {
     trust: authority.trust,
     thresholds: { tlog: authority.tlog === 'require' ? 1 : 0, ctlog: 1, timestamp: 1 },
-    policy: {
-      subjectAlternativeName: id.identityRegExp ?? new RegExp(`^${escapeRegExp(id.identity ?? '')}$`),
-      ...(id.issuer === undefined ? {} : { issuer: id.issuer }),
-    },
+    // The SAN is matched below against every SAN (the library looks at the first URI or email only).
+    policy: id.issuer === undefined ? {} : { issuer: id.issuer },
     ...(artifact === undefined ? {} : { artifact }),
   });
   if (!result.ok) return fail(reasonFor(result.code, result.message), `${result.code}: ${result.message}`);
-  const san = result.signer.subjectAlternativeName;
+  const matched = matchKeylessIdentity(material.leafDer, id);
+  if (!matched.ok) return fail('untrusted identity', matched.detail);
+  const san = matched.subjectAlternativeName;
   const issuer = result.signer.issuer;
-  // Belt and braces: the library matches a string as a pattern, so exact values are re-checked here.
-  if (id.identity !== undefined && san !== id.identity) return fail('untrusted identity', `certificate identity ${String(san)} is not ${id.identity}`);
-  if (id.identityRegExp !== undefined && (san === undefined || !id.identityRegExp.test(san))) return fail('untrusted identity', `certificate identity ${String(san)} does not match ${String(id.identityRegExp)}`);
   if (id.issuer !== undefined && issuer !== id.issuer) return fail('untrusted identity', `certificate issuer ${String(issuer)} is not ${id.issuer}`);
   if (id.issuerRegExp !== undefined && (issuer === undefined || !id.issuerRegExp.test(issuer))) return fail('untrusted identity', `certificate issuer ${String(issuer)} does not match ${String(id.issuerRegExp)}`);
   const bad = keyInBodyProblem(bundleTlogBodies(bundle), [material.leafDer, material.leaf.publicKey]);
@@ -215,8 +213,4 @@ export function reasonFor(code: string, message: string): FailureReason {
 
 function keyNames(authority: Authority): string {
   return authority.keys.length === 1 ? `key ${authority.keys[0]?.source ?? ''}` : `any of the ${authority.keys.length} keys of authority ${authority.name}`;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }

@@ -2,9 +2,9 @@
  * cosign signatures: keys, policies, verification (legacy `.sig`/`.att` images and sigstore bundle
  * referrers) and signing. The only entry to this folder; @sigstore/* and tweetnacl stay behind it.
  */
-export { SignatureVerifier, DEFAULT_LIMITS, type SignatureVerifierDeps, type VerificationLimits } from './signature-verifier.js';
-export { FAILURE_REASONS, type ArtifactVerification, type FailureReason, type SignatureCheck, type SignatureFormat } from './verification-result.js';
-export { loadPolicy, DEFAULT_TLOG_MODE, TLOG_MODES, type Authority, type DockerReferenceMatch, type KeylessIdentity, type LoadPolicyOptions, type Policy, type PolicyDocument, type TlogMode } from './policy.js';
+export { SignatureVerifier, DEFAULT_LIMITS, type SignatureVerifierDeps, type VerificationLimits, type VerificationSubject } from './signature-verifier.js';
+export { FAILURE_REASONS, LIMIT_CODES, type ArtifactVerification, type FailureReason, type LimitCode, type SignatureCheck, type SignatureFormat } from './verification-result.js';
+export { loadPolicy, rulesFor, DEFAULT_TLOG_MODE, TLOG_MODES, type Authority, type AuthorityDocument, type ImageRules, type SubjectRules, type SubjectRulesDocument, type DockerReferenceMatch, type KeylessIdentity, type LoadPolicyOptions, type Policy, type PolicyDocument, type TlogMode } from './policy.js';
 export { ImageSigner, type ImageSignerDeps, type SignOptions, type SignResult } from './image-signer.js';
 export { loadPublicKey, parsePublicKey, type KeyAlgorithm, type VerificationKey } from './public-key.js';
 export {
@@ -26,3 +26,4 @@ export { referrersTag, signatureTag, type SignatureSuffix } from './signature-ta
 export { serializeSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningInput } from './simple-signing.js';
 export { verifyAttestationLayer, verifyBundleBlob, verifySimpleSigningLayer, type SignatureVerdict, type SubjectContext } from './signature-checks.js';
 export { COSIGN_SIGN_PREDICATE } from './in-toto.js';
+export { CODE_SIGNING_EKU, matchKeylessIdentity, type IdentityMatch } from './certificate-identity.js';

@@ -8,13 +8,15 @@ import { EMPTY_TRUST_ROOT, loadTrustRoot, mergeTrustRoots, parseTrustRoot, rekor
 
 /**
  * What to do with transparency-log evidence.
- * - `require`: a verified log entry must be present (cosign's default for `--key` verification).
- * - `if-present`: no entry passes; an entry that is present must verify. Our default (docs/verification.md).
- * - `ignore`: entries are not looked at (cosign `--insecure-ignore-tlog`).
+ * - `require`: a log entry verified against the authority's trusted root or Rekor keys must be present.
+ *   The default, as for `cosign verify --key` (docs/verification.md#transparency-log).
+ * - `if-present`: no entry passes; an entry that is present must verify. Explicit only, and only with log
+ *   keys: the evidence annotation is unsigned, so anyone who can write the signature image can strip it.
+ * - `ignore`: entries are not looked at (cosign `--insecure-ignore-tlog`): trust rests on the key alone.
  */
 export type TlogMode = 'require' | 'if-present' | 'ignore';
 export const TLOG_MODES: readonly TlogMode[] = ['require', 'if-present', 'ignore'];
-export const DEFAULT_TLOG_MODE: TlogMode = 'if-present';
+export const DEFAULT_TLOG_MODE: TlogMode = 'require';
 
 export interface KeylessIdentity {
   /** Exact certificate SAN (email or URI). Exactly one of `identity` and `identityRegExp`. */
@@ -39,12 +41,31 @@ export interface Authority {
 
 export type DockerReferenceMatch = 'off' | 'exact' | 'repository';
 
-export interface Policy {
+/** Who must sign one kind of subject, and what. */
+export interface SubjectRules {
   readonly authorities: readonly Authority[];
   /** Required signed annotations: subset, exact string equality. */
   readonly annotations: Readonly<Record<string, string>>;
-  /** Distinct authorities that must pass. @defaultValue 1 */
+  /** Distinct signers (each for its own authority) that must pass. @defaultValue 1 */
   readonly threshold: number;
+}
+
+/** The rules for images whose repository matches a glob (`*` within a path segment, `**` across, `?` one character). */
+export interface ImageRules extends SubjectRules {
+  readonly match: string;
+  readonly matcher: RegExp;
+}
+
+export interface Policy extends SubjectRules {
+  /*
+   * `authorities`, `annotations` and `threshold` are the bundle's rules (`bundle:` in the document, or the
+   * flat shorthand). They also apply to images when `images` is empty.
+   */
+  /**
+   * Rules for the images a bundle references (`scope: all`), first match by repository glob. Empty: images
+   * use the bundle's rules. Non-empty: an image no rule matches fails. @defaultValue []
+   */
+  readonly images: readonly ImageRules[];
   /** Verify only the bundle, or every image it references (the engine decides what to verify). @defaultValue 'bundle' */
   readonly scope: 'bundle' | 'all';
   /** Attestations that must exist, verified by one of the authorities. @defaultValue [] */
@@ -60,18 +81,32 @@ export interface Policy {
   readonly signaturePredicateTypes: readonly string[];
 }
 
-/** The plain-object form of a policy (YAML/JSON file, CRD field). */
-export interface PolicyDocument {
-  authorities: {
-    name?: string;
-    keys?: string[];
-    keyless?: { identity?: string; identityRegExp?: string; issuer?: string; issuerRegExp?: string; trustedRoot?: string | object };
-    tlog?: TlogMode;
-    trustedRoot?: string | object;
-    rekorKeys?: string[];
-  }[];
+export interface AuthorityDocument {
+  name?: string;
+  keys?: string[];
+  keyless?: { identity?: string; identityRegExp?: string; issuer?: string; issuerRegExp?: string; trustedRoot?: string | object };
+  tlog?: TlogMode;
+  trustedRoot?: string | object;
+  rekorKeys?: string[];
+}
+
+export interface SubjectRulesDocument {
+  authorities: AuthorityDocument[];
   annotations?: Record<string, string>;
   threshold?: number;
+}
+
+/**
+ * The plain-object form of a policy (YAML/JSON file, CRD field). Either the flat shorthand (`authorities`,
+ * `annotations`, `threshold` at the top: the bundle's rules) or `bundle:`; `images:` adds per-repository
+ * rules for the images.
+ */
+export interface PolicyDocument {
+  authorities?: AuthorityDocument[];
+  annotations?: Record<string, string>;
+  threshold?: number;
+  bundle?: SubjectRulesDocument;
+  images?: (SubjectRulesDocument & { match: string })[];
   scope?: 'bundle' | 'all';
   attestations?: { predicateType: string }[];
   dockerReference?: DockerReferenceMatch | { match: DockerReferenceMatch; reference?: string };
@@ -100,32 +135,30 @@ function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], at: 
  */
 export async function loadPolicy(source: unknown, options: LoadPolicyOptions): Promise<Policy> {
   if (!isRecord(source)) throw invalid('(document)', 'must be an object');
-  onlyKeys(source, ['authorities', 'annotations', 'threshold', 'scope', 'attestations', 'dockerReference', 'checkType', 'signaturePredicateTypes'], '');
-  const rawAuthorities = source['authorities'];
-  if (!Array.isArray(rawAuthorities) || rawAuthorities.length === 0) throw invalid('authorities', 'must be a non-empty list');
-  const authorities: Authority[] = [];
-  for (const [i, a] of rawAuthorities.entries()) authorities.push(await parseAuthority(a, `authorities[${i}]`, i, options.baseDir));
-  const names = new Set<string>();
-  for (const [i, a] of authorities.entries()) {
-    if (names.has(a.name)) throw invalid(`authorities[${i}].name`, `duplicate authority name ${JSON.stringify(a.name)}`);
-    names.add(a.name);
+  onlyKeys(source, ['authorities', 'annotations', 'threshold', 'bundle', 'images', 'scope', 'attestations', 'dockerReference', 'checkType', 'signaturePredicateTypes'], '');
+  const flat = ['authorities', 'annotations', 'threshold'].filter((k) => source[k] !== undefined);
+  let bundle: SubjectRules;
+  if (source['bundle'] !== undefined) {
+    if (flat.length > 0) throw invalid(flat[0] ?? 'authorities', 'cannot be combined with bundle (the flat form is shorthand for bundle: move it there)');
+    if (!isRecord(source['bundle'])) throw invalid('bundle', 'must be an object with authorities');
+    onlyKeys(source['bundle'], ['authorities', 'annotations', 'threshold'], 'bundle');
+    bundle = await parseRules(source['bundle'], 'bundle.', options.baseDir);
+  } else {
+    bundle = await parseRules(source, '', options.baseDir);
   }
-
-  const annotations: Record<string, string> = {};
-  const rawAnn = source['annotations'];
-  if (rawAnn !== undefined && rawAnn !== null) {
-    if (!isRecord(rawAnn)) throw invalid('annotations', 'must be a map of strings');
-    for (const [k, v] of Object.entries(rawAnn)) {
-      if (typeof v !== 'string') {
-        throw invalid(`annotations.${k}`, `must be a string, got ${typeof v} ${JSON.stringify(v)} (quote it in YAML: "${String(v)}"); signed annotations are compared as exact strings`);
-      }
-      Object.defineProperty(annotations, k, { value: v, enumerable: true, writable: true, configurable: true });
+  const images: ImageRules[] = [];
+  const rawImages = source['images'];
+  if (rawImages !== undefined) {
+    if (!Array.isArray(rawImages) || rawImages.length === 0) throw invalid('images', 'must be a non-empty list of {match, authorities}');
+    for (const [i, r] of rawImages.entries()) {
+      const at = `images[${i}]`;
+      if (!isRecord(r)) throw invalid(at, 'must be an object with match and authorities');
+      onlyKeys(r, ['match', 'authorities', 'annotations', 'threshold'], at);
+      const match = r['match'];
+      if (typeof match !== 'string' || match === '') throw invalid(`${at}.match`, 'must be a repository glob such as registry.example.com/team/*');
+      images.push({ match, matcher: globToRegExp(match), ...(await parseRules(r, `${at}.`, options.baseDir)) });
     }
   }
-
-  const threshold = source['threshold'] ?? 1;
-  if (!Number.isSafeInteger(threshold) || (threshold as number) < 1) throw invalid('threshold', 'must be a positive integer');
-  if ((threshold as number) > authorities.length) throw invalid('threshold', `is ${String(threshold)} but only ${authorities.length} authorities are defined`);
 
   const scope = source['scope'] ?? 'bundle';
   if (scope !== 'bundle' && scope !== 'all') throw invalid('scope', `must be "bundle" or "all", got ${JSON.stringify(scope)}`);
@@ -169,12 +202,66 @@ export async function loadPolicy(source: unknown, options: LoadPolicyOptions): P
     signaturePredicateTypes = rawPred as string[];
   }
 
-  return { authorities, annotations, threshold: threshold as number, scope, attestations, dockerReference, checkType, signaturePredicateTypes };
+  if (images.length > 0 && scope !== 'all') throw invalid('images', 'applies only with scope: all (scope: bundle verifies no images)');
+  return { ...bundle, images, scope, attestations, dockerReference, checkType, signaturePredicateTypes };
+}
+
+/** `authorities`, `annotations`, `threshold` of one kind of subject; `at` prefixes field names (`bundle.`). */
+async function parseRules(source: Record<string, unknown>, at: string, baseDir: string): Promise<SubjectRules> {
+  const rawAuthorities = source['authorities'];
+  if (!Array.isArray(rawAuthorities) || rawAuthorities.length === 0) throw invalid(`${at}authorities`, 'must be a non-empty list');
+  const authorities: Authority[] = [];
+  for (const [i, a] of rawAuthorities.entries()) authorities.push(await parseAuthority(a, `${at}authorities[${i}]`, i, baseDir));
+  const names = new Set<string>();
+  for (const [i, a] of authorities.entries()) {
+    if (names.has(a.name)) throw invalid(`${at}authorities[${i}].name`, `duplicate authority name ${JSON.stringify(a.name)}`);
+    names.add(a.name);
+  }
+
+  const annotations: Record<string, string> = {};
+  const rawAnn = source['annotations'];
+  if (rawAnn !== undefined && rawAnn !== null) {
+    if (!isRecord(rawAnn)) throw invalid(`${at}annotations`, 'must be a map of strings');
+    for (const [k, v] of Object.entries(rawAnn)) {
+      if (typeof v !== 'string') {
+        throw invalid(`${at}annotations.${k}`, `must be a string, got ${typeof v} ${JSON.stringify(v)} (quote it in YAML: "${String(v)}"); signed annotations are compared as exact strings`);
+      }
+      Object.defineProperty(annotations, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+  }
+
+  const threshold = source['threshold'] ?? 1;
+  if (!Number.isSafeInteger(threshold) || (threshold as number) < 1) throw invalid(`${at}threshold`, 'must be a positive integer');
+  if ((threshold as number) > authorities.length) throw invalid(`${at}threshold`, `is ${String(threshold)} but only ${authorities.length} authorities are defined`);
+  return { authorities, annotations, threshold: threshold as number };
+}
+
+/** A repository glob: `*` any run within one path segment, `**` any run across segments, `?` one character. */
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'u');
+}
+
+/** The rules that apply to a subject: the bundle's, or for an image the first `images` rule matching its repository. */
+export function rulesFor(policy: Policy, subject: { kind?: 'bundle' | 'image'; repository?: string }): SubjectRules | undefined {
+  if (subject.kind !== 'image' || policy.images.length === 0) return policy;
+  const repo = subject.repository ?? '';
+  return policy.images.find((r) => r.matcher.test(repo));
 }
 
 async function parseAuthority(a: unknown, at: string, index: number, baseDir: string): Promise<Authority> {
   if (!isRecord(a)) throw invalid(at, 'must be an object');
   onlyKeys(a, ['name', 'keys', 'keyless', 'tlog', 'trustedRoot', 'rekorKeys'], at);
+  const tlogSet = a['tlog'] !== undefined;
   const tlog = a['tlog'] ?? DEFAULT_TLOG_MODE;
   if (!TLOG_MODES.includes(tlog as TlogMode)) throw invalid(`${at}.tlog`, `must be one of ${TLOG_MODES.join(', ')}, got ${JSON.stringify(tlog)}`);
 
@@ -207,7 +294,13 @@ async function parseAuthority(a: unknown, at: string, index: number, baseDir: st
   if (keyless !== undefined && trust.certificateAuthorities.length === 0) {
     throw invalid(`${at}.keyless.trustedRoot`, 'a keyless authority needs a trusted root with certificate authorities');
   }
-  if (tlog === 'require' && trust.tlogs.length === 0) throw invalid(`${at}.tlog`, '"require" needs log keys: set trustedRoot or rekorKeys');
+  // Decision (docs/verification.md#transparency-log): with no log keys there is nothing to verify log
+  // evidence against, so the default cannot be met; the policy must say `tlog: ignore` out loud.
+  if (tlog !== 'ignore' && trust.tlogs.length === 0) {
+    const fix = 'set trustedRoot or rekorKeys, or tlog: ignore to trust the key alone (cosign --insecure-ignore-tlog)';
+    if (!tlogSet) throw invalid(`${at}.tlog`, `not set: transparency-log evidence is required by default, but the authority has no trusted root or Rekor key to verify it with; ${fix}`);
+    throw invalid(`${at}.tlog`, `${JSON.stringify(tlog)} needs log keys to verify evidence against; ${fix}`);
+  }
 
   const rawName = a['name'];
   if (rawName !== undefined && (typeof rawName !== 'string' || rawName === '')) throw invalid(`${at}.name`, 'must be a non-empty string');

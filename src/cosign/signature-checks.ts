@@ -5,12 +5,13 @@
 import type { Repository } from '../oci/index.js';
 import { annotationMismatches } from './annotations.js';
 import { checkLegacyLayer, checkSigstoreBundle, type AuthorityOutcome } from './authority-check.js';
-import { decodeBase64Lenient, sha256Hex, sha256HexOf } from './encoding.js';
+import { decodeBase64Lenient, isRecord, sha256Hex, sha256HexOf } from './encoding.js';
 import { IN_TOTO_PAYLOAD_TYPE, parseEnvelope, parseStatement, type Statement } from './in-toto.js';
 import type { Authority, Policy } from './policy.js';
 import { parseSimpleSigningPayload, SIMPLE_SIGNING_TYPE } from './simple-signing.js';
-import { BUNDLE_V03_MEDIA_TYPES, bundleEnvelope, parseSigstoreBundleBytes, type LegacyLayerEvidence } from './sigstore-verification.js';
-import { REASON_STAGE, type FailureReason } from './verification-result.js';
+import { BUNDLE_V03_MEDIA_TYPES, bundleEnvelope, parseSigstoreBundle, type LegacyLayerEvidence } from './sigstore-verification.js';
+import { parseStrictJson } from './strict-json.js';
+import { REASON_STAGE, type FailureReason, type LimitCode } from './verification-result.js';
 
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 export const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
@@ -24,7 +25,9 @@ export interface SignatureVerdict {
   readonly authorities: string[];
   readonly reason?: FailureReason;
   readonly detail?: string;
+  readonly limit?: LimitCode;
   readonly keyId?: string;
+  readonly signer?: string;
   readonly identity?: { subjectAlternativeName?: string; issuer?: string };
   readonly integratedTime?: number;
   readonly predicateType?: string;
@@ -33,12 +36,24 @@ export interface SignatureVerdict {
   readonly payload?: Readonly<Record<string, unknown>>;
 }
 
+/** Caps checked before any signature or log entry reaches the crypto or the library. */
+export interface ContentLimits {
+  /** Transparency-log entries per sigstore bundle. @defaultValue 32 */
+  readonly maxTlogEntries: number;
+  /** Signatures per DSSE envelope (`.att` layers and bundles). @defaultValue 16 */
+  readonly maxDsseSignatures: number;
+}
+
+export const DEFAULT_CONTENT_LIMITS: ContentLimits = { maxTlogEntries: 32, maxDsseSignatures: 16 };
+
 /** What the signature must be about. */
 export interface SubjectContext {
   readonly repo: Repository;
   /** `sha256:<hex>`. */
   readonly digest: string;
   readonly policy: Policy;
+  /** @defaultValue {@link DEFAULT_CONTENT_LIMITS} */
+  readonly limits?: ContentLimits;
 }
 
 function failed(reason: FailureReason, detail: string, extra: Partial<SignatureVerdict> = {}): SignatureVerdict {
@@ -77,14 +92,23 @@ function combine(
   const claimFailure = claims();
   if (claimFailure !== undefined) return { ...claimFailure, ...extra, passed: false, authorities: [] };
   const first = passed[0]?.[1];
+  const signer = first === undefined ? undefined : signerOf(first);
   return {
     passed: true,
     authorities: passed.map(([a]) => a.name),
+    ...(signer === undefined ? {} : { signer }),
     ...(first?.keyId === undefined ? {} : { keyId: first.keyId }),
     ...(first?.identity === undefined ? {} : { identity: first.identity }),
     ...(first?.integratedTime === undefined ? {} : { integratedTime: first.integratedTime }),
     ...extra,
   };
+}
+
+/** The signer for the threshold: the verifying key's fingerprint, or the certificate's issuer and SAN. */
+function signerOf(o: AuthorityOutcome & { ok: true }): string | undefined {
+  if (o.keyId !== undefined) return `key:${o.keyId}`;
+  if (o.identity !== undefined) return `certificate:${o.identity.issuer ?? ''} ${o.identity.subjectAlternativeName ?? ''}`;
+  return undefined;
 }
 
 /** Verifies one simple-signing layer of a `.sig` image (cosign-signatures.md §4). */
@@ -119,9 +143,13 @@ export function verifyAttestationLayer(blob: Buffer, annotations: Readonly<Recor
   const env = parseEnvelope(blob);
   if (!env.ok) return failed('signature invalid', env.detail);
   if (env.value.payloadType !== IN_TOTO_PAYLOAD_TYPE) return failed('signature invalid', `DSSE payloadType is ${JSON.stringify(env.value.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`);
+  const max = (ctx.limits ?? DEFAULT_CONTENT_LIMITS).maxDsseSignatures;
+  if (env.value.signatures.length > max) return overLimit('SIG_TOO_MANY_DSSE_SIGNATURES', `DSSE envelope has ${env.value.signatures.length} signatures; more than ${max} are refused unchecked`);
   const statement = parseStatement(env.value.payload);
   if (!statement.ok) return failed('signature invalid', statement.detail);
-  const predicateType = statement.value.predicateType ?? annotations['predicateType'];
+  // Decision (docs/verification.md#predicate-types): the layer's `predicateType` annotation is not signed;
+  // only the verified statement says what an attestation is.
+  const predicateType = statement.value.predicateType;
   const extra = { payload: statement.value.document, ...(predicateType === undefined ? {} : { predicateType }) };
   const first = env.value.signatures[0];
   if (first === undefined) return failed('signature invalid', 'DSSE envelope has no signatures', extra);
@@ -142,7 +170,11 @@ export function verifyAttestationLayer(blob: Buffer, annotations: Readonly<Recor
  * required annotations in that subject.
  */
 export function verifyBundleBlob(blob: Buffer, ctx: SubjectContext): SignatureVerdict {
-  const parsed = parseSigstoreBundleBytes(blob);
+  const json = parseStrictJson(blob.toString('utf8'));
+  if (!json.ok) return failed('signature invalid', `bundle: ${json.error}`);
+  const over = bundleLimitProblem(json.value, ctx.limits ?? DEFAULT_CONTENT_LIMITS);
+  if (over !== undefined) return over;
+  const parsed = parseSigstoreBundle(json.value);
   if (!parsed.ok) return failed('signature invalid', parsed.detail);
   const bundle = parsed.bundle;
   if (!BUNDLE_V03_MEDIA_TYPES.includes(bundle.mediaType)) return failed('signature invalid', `unsupported bundle media type ${bundle.mediaType} (v0.3 expected)`);
@@ -158,18 +190,48 @@ export function verifyBundleBlob(blob: Buffer, ctx: SubjectContext): SignatureVe
   return combine(outcomes, () => subjectProblem(statement.value, ctx, isSignature), extra);
 }
 
-/** A subject must name the digest (`name` ignored); for signatures its annotations carry the policy's. */
+function overLimit(limit: LimitCode, detail: string): SignatureVerdict {
+  return failed('signature invalid', `[${limit}] ${detail}`, { limit });
+}
+
+/** Counts in the raw bundle JSON, before the library builds (and later verifies) anything from it. */
+function bundleLimitProblem(json: unknown, limits: ContentLimits): SignatureVerdict | undefined {
+  if (!isRecord(json)) return undefined;
+  const material = json['verificationMaterial'];
+  const entries = isRecord(material) ? material['tlogEntries'] : undefined;
+  if (Array.isArray(entries) && entries.length > limits.maxTlogEntries) {
+    return overLimit('SIG_TOO_MANY_TLOG_ENTRIES', `bundle has ${entries.length} transparency-log entries; more than ${limits.maxTlogEntries} are refused unchecked`);
+  }
+  const envelope = json['dsseEnvelope'];
+  const signatures = isRecord(envelope) ? envelope['signatures'] : undefined;
+  if (Array.isArray(signatures) && signatures.length > limits.maxDsseSignatures) {
+    return overLimit('SIG_TOO_MANY_DSSE_SIGNATURES', `bundle DSSE envelope has ${signatures.length} signatures; more than ${limits.maxDsseSignatures} are refused unchecked`);
+  }
+  return undefined;
+}
+
+/**
+ * A subject must name the digest; with the opt-in docker-reference check its `name` must match too (the
+ * statement's signed identity, as `critical.identity.docker-reference` is for `.sig` payloads); for signatures
+ * the annotations of such a subject carry the policy's.
+ */
 function subjectProblem(statement: Statement, ctx: SubjectContext, checkAnnotations: boolean): SignatureVerdict | undefined {
   const hex = sha256HexOf(ctx.digest);
-  const subject = statement.subjects.find((s) => s.sha256 === hex);
-  if (subject === undefined) {
+  const forDigest = statement.subjects.filter((s) => s.sha256 === hex);
+  if (forDigest.length === 0) {
     const named = statement.subjects.map((s) => s.sha256 ?? '?').join(', ');
     return failed('digest mismatch', `statement subjects [${named}] do not include ${ctx.digest}`);
   }
+  // Decision (docs/verification.md#docker-reference): every format carries its signed identity; a statement
+  // without a subject name (cosign v3 signatures) cannot satisfy a policy that asks for the check.
+  const named = forDigest.filter((s) => dockerReferenceProblem(s.name, ctx) === undefined);
+  if (named.length === 0) return failed('untrusted identity', `in-toto subject: ${dockerReferenceProblem(forDigest[0]?.name, ctx) ?? ''}`);
   if (!checkAnnotations) return undefined;
-  const bad = annotationMismatches(ctx.policy.annotations, subject.annotations);
-  if (bad.length > 0) return failed('missing or incorrect annotation', describeMismatches(bad, ctx.policy.annotations, subject.annotations ?? null));
-  return undefined;
+  const problems = named.map((subject) => ({ subject, bad: annotationMismatches(ctx.policy.annotations, subject.annotations) }));
+  if (problems.some((p) => p.bad.length === 0)) return undefined;
+  const first = problems[0];
+  if (first === undefined) return undefined;
+  return failed('missing or incorrect annotation', describeMismatches(first.bad, ctx.policy.annotations, first.subject.annotations ?? null));
 }
 
 function describeMismatches(keys: readonly string[], want: Readonly<Record<string, string>>, got: Readonly<Record<string, unknown>> | null | undefined): string {
@@ -186,7 +248,7 @@ function dockerReferenceProblem(signed: unknown, ctx: SubjectContext): string | 
   const { match, reference } = ctx.policy.dockerReference;
   if (match === 'off') return undefined;
   const expected = reference ?? `${ctx.repo.registry}/${ctx.repo.repository}`;
-  if (typeof signed !== 'string') return `payload has no docker-reference (policy requires ${match} match with ${expected})`;
+  if (typeof signed !== 'string') return `no signed docker-reference (policy requires ${match} match with ${expected})`;
   if (match === 'exact') {
     return signed === expected ? undefined : `docker-reference ${JSON.stringify(signed)} is not ${JSON.stringify(expected)}`;
   }

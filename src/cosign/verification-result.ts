@@ -29,6 +29,23 @@ export const REASON_STAGE: Readonly<Record<FailureReason, number>> = {
   'attestation missing': 5,
 };
 
+/**
+ * The caps on hostile signature content (docs/verification.md#limits), named so that callers and tests branch
+ * on a code, not a message. A signature over a cap fails with reason `signature invalid` and this `limit`;
+ * the per-artifact deadline throws `REGISTRY_TIMEOUT` whose message starts with `[SIG_DEADLINE_EXCEEDED]`.
+ */
+export const LIMIT_CODES = [
+  'SIG_TOO_MANY_LAYERS',
+  'SIG_TOO_MANY_REFERRERS',
+  'SIG_PAYLOAD_TOO_LARGE',
+  'SIG_BUNDLE_TOO_LARGE',
+  'SIG_TOO_MANY_TLOG_ENTRIES',
+  'SIG_TOO_MANY_DSSE_SIGNATURES',
+  'SIG_DEADLINE_EXCEEDED',
+] as const;
+
+export type LimitCode = (typeof LIMIT_CODES)[number];
+
 /** Where a signature was found. */
 export type SignatureFormat =
   /** A layer of the `sha256-<hex>.sig` image. */
@@ -52,8 +69,15 @@ export interface SignatureCheck {
   readonly reason?: FailureReason;
   /** Human detail for the reason: which key, which annotation, which field. */
   readonly detail?: string;
+  /** The cap this signature exceeded, when that is why it failed. */
+  readonly limit?: LimitCode;
   /** Key id (`base64(sha256(SPKI))`) of the key that verified it. */
   readonly keyId?: string;
+  /**
+   * Who signed, for the threshold: `key:<keyId>` or `certificate:<issuer> <SAN>`. One signature has one
+   * signer, however many authorities it satisfies.
+   */
+  readonly signer?: string;
   /** Certificate identity of a keyless signature. */
   readonly identity?: { readonly subjectAlternativeName?: string; readonly issuer?: string };
   /** Unix seconds from verified transparency-log evidence. */
@@ -69,6 +93,11 @@ export interface ArtifactVerification {
   readonly passed: boolean;
   /** Distinct authorities with at least one passing signature. */
   readonly authoritiesPassed: string[];
+  /**
+   * Distinct signers counted toward the threshold: each matched to its own authority, so two authorities
+   * listing one key, or one signer satisfying two authorities, count once.
+   */
+  readonly signersCounted?: number;
   readonly signatures: SignatureCheck[];
   /** Distinct reasons from {@link FAILURE_REASONS}; empty when passed. */
   readonly reasons: string[];

@@ -68,8 +68,32 @@ export class Authenticator {
     if (tokens) this.#tokens.set(registry, tokens.filter((t) => `Bearer ${t.token}` !== authorization));
   }
 
+  /**
+   * Decision (docs/copy.md#expiring-credentials): credentials from a helper or a config file may expire
+   * while a long promotion runs. After a refusal, drop the cached credential and tokens and ask the keychain
+   * again; `true` when it now answers something different (worth another try).
+   */
+  async refreshCredential(registry: string): Promise<boolean> {
+    const before = await this.#credentials.get(registry)?.catch(() => undefined);
+    this.#credentials.delete(registry);
+    this.#tokens.delete(registry);
+    this.#keychain.forget?.(registry);
+    const after = await this.#credential(registry);
+    return JSON.stringify(after) !== JSON.stringify(before);
+  }
+
   /** The header for a request needing `scopes`, or `undefined` to go anonymously (nothing learnt yet). */
   async authorization(registry: string, scopes: readonly string[], signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      return await this.#authorization(registry, scopes, signal);
+    } catch (e) {
+      // The token server refused the credentials: they may have expired; ask the keychain once more.
+      if (!(e instanceof PromoteError && e.code === 'REGISTRY_UNAUTHORIZED') || !(await this.refreshCredential(registry))) throw e;
+      return this.#authorization(registry, scopes, signal);
+    }
+  }
+
+  async #authorization(registry: string, scopes: readonly string[], signal?: AbortSignal): Promise<string | undefined> {
     const challenge = this.#challenges.get(registry);
     if (challenge === undefined) return undefined;
     const credential = await this.#credential(registry);
@@ -117,7 +141,11 @@ export class Authenticator {
   ): Promise<CachedToken> {
     const realm = new URL(challenge.realm);
     const where = `${realm.origin}${realm.pathname}`;
-    let response: { status: number; body: Buffer };
+    let response: { status: number; body: Buffer } | undefined;
+    // Decision (docs/copy.md#credentials): credentials go to a token realm on the registry's own host, or over
+    // HTTPS to one in the same domain (Docker Hub: registry-1.docker.io → auth.docker.io); never elsewhere.
+    const trusted = realmTrusted(registry, realm);
+    if (credential !== undefined && !trusted) credential = undefined;
     if (credential !== undefined && 'identityToken' in credential) {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.identityToken, client_id: this.#clientId });
       if (challenge.service !== undefined) form.set('service', challenge.service);
@@ -126,13 +154,15 @@ export class Authenticator {
         { url: realm.toString(), method: 'POST', registry, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() },
         signal,
       );
-    } else {
+      // A token server without the OAuth2 POST (404): the GET flow, the refresh token as `<token>` password.
+      if (response.status === 404) response = undefined;
+    }
+    if (response === undefined) {
       if (challenge.service !== undefined) realm.searchParams.append('service', challenge.service);
       for (const scope of scopes) realm.searchParams.append('scope', scope);
       const headers: Record<string, string> = {};
-      if (credential !== undefined && 'username' in credential) {
-        headers['authorization'] = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
-      }
+      const basic = credential === undefined ? undefined : 'username' in credential ? credential : 'identityToken' in credential ? { username: '<token>', password: credential.identityToken } : undefined;
+      if (basic !== undefined) headers['authorization'] = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
       response = await this.#fetch({ url: realm.toString(), method: 'GET', registry, headers }, signal);
     }
 
@@ -156,6 +186,22 @@ export class Authenticator {
     const margin = Math.min(10_000, lifetimeMs / 10);
     return { scopes, token, expiresAt: this.#now() + lifetimeMs - margin };
   }
+}
+
+/** The realm is on the registry's host, or on HTTPS within its domain (the last two labels of the host name). */
+export function realmTrusted(registry: string, realm: URL): boolean {
+  const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  const realmHost = realm.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (realmHost === host) return true;
+  if (realm.protocol !== 'https:' || /^[\d.]+$|:/.test(host)) return false;
+  // The registrable domain, roughly: the last two labels, three under a ccTLD's second level (`co.uk`, `com.au`).
+  const domain = (h: string): string => {
+    const labels = h.split('.');
+    const ccSecondLevel = labels.length >= 3 && (labels.at(-1)?.length ?? 0) === 2 && (labels.at(-2)?.length ?? 0) <= 3;
+    return labels.slice(ccSecondLevel ? -3 : -2).join('.');
+  };
+  const canonical = host === 'index.docker.io' || host === 'docker.io' ? 'registry-1.docker.io' : host;
+  return domain(realmHost) === domain(canonical) && domain(canonical).includes('.');
 }
 
 /** `promise`, or an ABORTED rejection as soon as `signal` fires, whichever comes first. */

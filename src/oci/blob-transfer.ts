@@ -1,4 +1,4 @@
-import { pipeline, type Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { PromoteError, isPromoteError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { repositoryScope } from './auth-challenge.js';
@@ -7,7 +7,7 @@ import { MediaTypes } from './media-types.js';
 import { formatRepository } from './reference.js';
 import { errorForStatus, distributionErrorCodes, type RequestSubject } from './registry-errors.js';
 import { discard, header, pullScope, pushScope, type Call, type RegistryTransport, type Reply } from './registry-transport.js';
-import { backoffDelay, sleep, type RetryPolicy } from './retry-policy.js';
+import { backoffDelay, sleep, throttleDelay, type RetryPolicy } from './retry-policy.js';
 import type { BlobCopyOutcome, BlobSource, Descriptor, Repository } from './types.js';
 
 export interface BlobTransferDeps {
@@ -31,6 +31,8 @@ export class BlobTransfer {
   readonly #log: Logger | undefined;
   /** `registry from` pairs (source repositories) whose mount the registry or token server refused. */
   readonly #mountRefused = new Set<string>();
+  /** Registries where a mount (a self-mount included) once answered 201: their 202 means "absent". */
+  readonly #mountWorks = new Set<string>();
 
   constructor(deps: BlobTransferDeps) {
     this.#transport = deps.transport;
@@ -103,10 +105,35 @@ export class BlobTransfer {
     return this.#withCopyRetries(descriptor.digest, target, signal, async (streaming) => {
       const location = await this.#startUpload(target, descriptor.digest, from, signal);
       if (location === undefined) return from === target.repository ? 'present' : 'mounted';
+      // Decision (docs/copy.md#blob-existence): ECR and Artifactory answer 202 to every mount, so their 202
+      // says nothing about presence. Until a registry has answered a mount with 201, HEAD before uploading.
+      if (!this.#mountWorks.has(target.registry) && (await this.#exists(target, descriptor.digest, signal))) return 'present';
       streaming();
-      await this.#upload(location, source, target, signal);
-      return 'uploaded';
+      return this.#upload(location, source, target, signal);
     });
+  }
+
+  /** HEAD the blob in `repo`: whether it is there. Failures count as "don't know" (false). */
+  async #exists(repo: Repository, digest: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const reply = await this.#transport.request(
+        {
+          kind: 'HEAD blob',
+          method: 'HEAD',
+          registry: repo.registry,
+          url: `/v2/${repo.repository}/blobs/${digest}`,
+          scopes: [pullScope(repo)],
+          // A redirect to storage means "there"; following it would HEAD a URL presigned for GET (S3: 403).
+          accept: [200, 302, 307, 404],
+          subject: blobSubject('HEAD', repo, digest),
+        },
+        signal,
+      );
+      return reply.status !== 404;
+    } catch (e) {
+      if (isPromoteError(e, 'ABORTED')) throw e;
+      return false;
+    }
   }
 
   async #openStream(repo: Repository, descriptor: Descriptor, signal?: AbortSignal): Promise<Readable> {
@@ -152,6 +179,22 @@ export class BlobTransfer {
       );
 
     let reply: Reply;
+    try {
+      reply = await this.#post(post, crossRepo, refusedKey, target, from);
+    } catch (e) {
+      // ECR does not create repositories on push: 404 NAME_UNKNOWN is a missing repository, not a missing blob.
+      if (!isPromoteError(e, 'BLOB_NOT_FOUND')) throw e;
+      throw new PromoteError('REPOSITORY_NOT_FOUND', `repository ${formatRepository(target)} does not exist and was not created by the upload (${e.message}); create it first (AWS ECR does not create repositories on push)`, { cause: e });
+    }
+    if (reply.status === 201) {
+      this.#mountWorks.add(target.registry);
+      return undefined;
+    }
+    return locationOf(reply, target, digest);
+  }
+
+  async #post(post: (mount: boolean) => Promise<Reply>, crossRepo: boolean, refusedKey: string, target: Repository, from: string): Promise<Reply> {
+    let reply: Reply;
     if (crossRepo && this.#mountRefused.has(refusedKey)) {
       reply = await post(false);
     } else {
@@ -166,17 +209,16 @@ export class BlobTransfer {
         reply = await post(false);
       }
     }
-    if (reply.status === 201) return undefined;
-    return locationOf(reply, target, digest);
+    return reply;
   }
 
   /** PUT `<location>?digest=` with the whole blob; PATCH fallback; a 307 re-opens the source once. */
-  async #upload(location: URL, source: BlobSource, target: Repository, signal?: AbortSignal): Promise<void> {
+  async #upload(location: URL, source: BlobSource, target: Repository, signal?: AbortSignal): Promise<'uploaded' | 'present'> {
     const { digest } = source.descriptor;
     let url = withQuery(location, 'digest', digest);
     for (let hop = 0; ; hop++) {
-      const reply = await this.#sendBlob({ kind: 'PUT upload', method: 'PUT', url, accept: [201, 202, 307, 400, 416] }, source, target, signal);
-      if (reply.status === 201) return;
+      const reply = await this.#sendBlob({ kind: 'PUT upload', method: 'PUT', url, accept: [201, 202, 307, 400, 413, 416] }, source, target, signal);
+      if (reply.status === 201) return 'uploaded';
       if (reply.status === 307 && hop === 0) {
         // Decision (docs/copy.md#redirects): a streamed PUT can't replay its body, so it never follows a 307;
         // we re-open the source and PUT to the new location ourselves, once. A 307 repeats the request
@@ -185,33 +227,42 @@ export class BlobTransfer {
         if (!url.searchParams.has('digest')) url = withQuery(url, 'digest', digest);
         continue;
       }
-      const invalidUpload = reply.status === 400 && distributionErrorCodes(reply.body.toString('utf8')).includes('BLOB_UPLOAD_INVALID');
-      if (reply.status === 202 || reply.status === 416 || invalidUpload) {
-        // The registry did not take the blob in one PUT: fall back to PATCH chunks and a closing PUT.
-        await this.#uploadChunked(source, target, signal);
-        return;
+      const text = reply.body.toString('utf8');
+      if (reply.status === 400 && CANNOT_UPDATE.test(text)) {
+        // Nexus (redeploy disabled) refuses to overwrite a blob it has; chunks would be refused the same way.
+        if (await this.#exists(target, digest, signal)) return 'present';
+        throw errorForStatus(reply.status, text, blobSubject('PUT', target, digest));
+      }
+      const invalidUpload = reply.status === 400 && distributionErrorCodes(text).includes('BLOB_UPLOAD_INVALID');
+      if (reply.status === 202 || reply.status === 416 || reply.status === 413 || invalidUpload) {
+        // The registry did not take the blob in one PUT: fall back to PATCH chunks and a closing PUT. A 413
+        // (a proxy's body limit) needs real chunks, a stream included.
+        await this.#uploadChunked(source, target, signal, reply.status === 413);
+        return 'uploaded';
       }
       throw errorForStatus(reply.status, reply.body.toString('utf8'), blobSubject('PUT', target, digest));
     }
   }
 
-  async #uploadChunked(source: BlobSource, target: Repository, signal?: AbortSignal): Promise<void> {
+  async #uploadChunked(source: BlobSource, target: Repository, signal?: AbortSignal, split = false): Promise<void> {
     const { digest, size } = source.descriptor;
     // A fresh session: after a refused monolithic PUT, the old one's state is unknown.
     let location = await this.#startUpload(target, digest, target.repository, signal);
     if (location === undefined) return; // it arrived meanwhile
-    // A stream is sent as one PATCH; bytes in memory in chunkSize pieces.
+    if (split && source.bytes === undefined) location = await this.#patchStream(location, source, target, signal);
+    // A stream is sent as one PATCH (unless `split`); bytes in memory in chunkSize pieces.
     const step = source.bytes !== undefined ? this.#chunkSize : Math.max(size, 1);
-    for (let start = 0; start < size; start += step) {
+    for (let start = split && source.bytes === undefined ? size : 0; start < size; start += step) {
       const end = Math.min(size, start + step);
       const chunk: BlobSource = source.bytes !== undefined ? { ...source, bytes: source.bytes.subarray(start, end) } : source;
       const reply = await this.#sendBlob(
-        { kind: 'PATCH upload', method: 'PATCH', url: location, accept: [202], range: `${start}-${end - 1}`, length: end - start },
+        { kind: 'PATCH upload', method: 'PATCH', url: location, accept: [202, 204], range: `${start}-${end - 1}`, length: end - start },
         chunk,
         target,
         signal,
       );
-      location = locationOf(reply, target, digest);
+      // Some registries answer a PATCH with 204 and no Location: the session URL stays the same.
+      if (header(reply.headers, 'location') !== undefined || reply.status === 202) location = locationOf(reply, target, digest);
     }
     await this.#transport.request(
       {
@@ -223,10 +274,71 @@ export class BlobTransfer {
         scopes: [pushScope(target)],
         accept: [201],
         retry: false,
+        commit: true,
         subject: blobSubject('PUT', target, digest),
       },
       signal,
     );
+  }
+
+  /** PATCHes a streamed source in chunkSize pieces read from one GET, its digest verified across all of them. */
+  async #patchStream(location: URL, source: BlobSource, target: Repository, signal?: AbortSignal): Promise<URL> {
+    const { digest, size } = source.descriptor;
+    const input = await this.#openStream(source.repo, source.descriptor, signal);
+    const verifier = new DigestVerifier(source.descriptor, formatRepository(source.repo));
+    pipeline(input, verifier, () => {});
+    const chunks = verifier[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let leftover: Buffer | undefined;
+    async function* take(n: number): AsyncGenerator<Buffer> {
+      while (n > 0) {
+        let buf = leftover;
+        leftover = undefined;
+        if (buf === undefined) {
+          const next = await chunks.next();
+          if (next.done === true) return;
+          buf = next.value;
+        }
+        if (buf.length > n) {
+          leftover = buf.subarray(n);
+          buf = buf.subarray(0, n);
+        }
+        n -= buf.length;
+        yield buf;
+      }
+    }
+    try {
+      for (let start = 0; start < size; start += this.#chunkSize) {
+        const end = Math.min(size, start + this.#chunkSize);
+        const reply = await this.#transport.request(
+          {
+            kind: 'PATCH upload',
+            method: 'PATCH',
+            registry: target.registry,
+            url: location,
+            headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
+            body: Readable.from(take(end - start), { objectMode: false }),
+            scopes: [pushScope(target)],
+            accept: [202, 204],
+            retry: false,
+            commit: true,
+            subject: blobSubject('PATCH', target, digest),
+          },
+          signal,
+        );
+        this.#transport.stats.bytesUploaded += end - start;
+        if (header(reply.headers, 'location') !== undefined || reply.status === 202) location = locationOf(reply, target, digest);
+      }
+      return location;
+    } catch (e) {
+      if (verifier.failure) {
+        throw new PromoteError('DIGEST_MISMATCH', `${verifier.failure.message}; upload to ${formatRepository(target)} aborted`, { cause: verifier.failure });
+      }
+      throw e;
+    } finally {
+      this.#transport.stats.bytesDownloaded += verifier.bytes;
+      if (!input.readableEnded) discard(input);
+      if (!verifier.readableEnded) discard(verifier);
+    }
   }
 
   /**
@@ -248,6 +360,7 @@ export class BlobTransfer {
       ...(req.range !== undefined && { 'content-range': req.range }),
     };
     const call = (body: Buffer | Readable): Call => ({
+      commit: true,
       kind: req.kind,
       method: req.method,
       registry: target.registry,
@@ -285,25 +398,42 @@ export class BlobTransfer {
     }
   }
 
-  async #withCopyRetries<T>(digest: string, target: Repository, signal: AbortSignal | undefined, run: (streaming: () => void) => Promise<T>): Promise<T> {
+  async #withCopyRetries(digest: string, target: Repository, signal: AbortSignal | undefined, run: (streaming: () => void) => Promise<BlobCopyOutcome>): Promise<BlobCopyOutcome> {
+    let authRestarted = false;
     for (let attempt = 1; ; attempt++) {
       let streaming = false;
       try {
         return await run(() => (streaming = true));
       } catch (e) {
+        // A token that expired while the bytes flowed (401 on the PUT/PATCH): the transport dropped it; start
+        // the blob once more with a fresh one.
+        if (streaming && !authRestarted && isPromoteError(e, 'REGISTRY_UNAUTHORIZED')) {
+          authRestarted = true;
+          this.#log?.debug({ registry: target.registry, repository: target.repository, digest }, 'blob copy restarts after a 401');
+          attempt--;
+          continue;
+        }
         // Only failures while bytes flowed restart the copy: the POST and GET already retried on their own,
         // and a digest mismatch would only repeat.
         const again = streaming && isPromoteError(e) && e.retryable && attempt < this.#retry.maxAttempts;
         if (!again) throw e;
-        const wait = e.retryAfterMs ?? backoffDelay(this.#retry, attempt);
+        // Decision (docs/copy.md#commit): the body may have arrived and been committed although its answer did
+        // not (a timeout or reset while the registry stored it). Look before sending the whole blob again.
+        if (await this.#exists(target, digest, signal)) return 'uploaded';
+        // Never sooner than a Retry-After asks: one longer than we wait for ends the copy (the job is rescheduled).
+        if (e.retryAfterMs !== undefined && e.retryAfterMs > this.#retry.maxRetryAfterMs) throw e;
+        const wait = e.retryAfterMs ?? (e.code === 'REGISTRY_THROTTLED' ? throttleDelay(this.#retry, attempt) : backoffDelay(this.#retry, attempt));
         this.#log?.debug({ registry: target.registry, repository: target.repository, digest, attempt, code: e.code }, 'blob copy restarts');
-        await sleep(Math.min(wait, this.#retry.maxRetryAfterMs), signal);
+        await sleep(wait, signal);
       }
     }
   }
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** Nexus' answer to a PUT of a blob it already holds when redeploy is disabled. */
+const CANNOT_UPDATE = /cannot be updated|does not allow updating/i;
 
 function blobSubject(method: string, repo: Repository, digest: string): RequestSubject {
   return { method, registry: repo.registry, repository: repo.repository, what: `blob ${digest} in ${formatRepository(repo)}`, notFound: 'BLOB_NOT_FOUND' };

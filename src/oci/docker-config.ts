@@ -77,12 +77,19 @@ export class DockerConfigKeychain implements Keychain {
   readonly #env: NodeJS.ProcessEnv;
   readonly #timeoutMs: number;
   #config: Promise<DockerConfig | undefined> | undefined;
+  readonly #fixed: boolean;
 
   constructor(options: DockerConfigKeychainOptions = {}) {
     this.#env = options.env ?? process.env;
     this.#path = options.path ?? defaultDockerConfigPath(this.#env);
     this.#timeoutMs = options.helperTimeoutMs ?? 30_000;
     if (options.config !== undefined) this.#config = Promise.resolve(options.config);
+    this.#fixed = options.config !== undefined;
+  }
+
+  /** The config file is read again on the next `resolve` (`docker login` may have rewritten it). */
+  forget(_registry: string): void {
+    if (!this.#fixed) this.#config = undefined;
   }
 
   async resolve(registry: string): Promise<Credential | undefined> {

@@ -38,6 +38,9 @@ export {
 } from './wire-format.js';
 export {
   MAX_MANIFEST_BYTES,
+  MAX_TAG_PAGES,
+  TAG_PAGE_SIZE,
+  type ListTagsOptions,
   RegistryClient,
   type RegistryClientOptions,
   type RegistryObserver,

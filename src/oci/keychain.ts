@@ -9,6 +9,11 @@ export type Credential =
 /** Finds the credential for a registry host (`index.docker.io`, `ghcr.io`, `127.0.0.1:5000`). */
 export interface Keychain {
   resolve(registry: string): Promise<Credential | undefined>;
+  /**
+   * Drops whatever is cached for `registry` (a config file read once), so that the next `resolve` reads
+   * afresh: called when the registry refused credentials that may have expired meanwhile.
+   */
+  forget?(registry: string): void;
 }
 
 /** `https://index.docker.io/v1/`, `docker.io`, `Registry-1.Docker.io` → `index.docker.io`; others lose scheme and path. */
@@ -33,6 +38,9 @@ export function staticKeychain(credential: Credential, options: { hosts?: readon
 /** The first keychain that knows the registry wins. */
 export function chainKeychains(...keychains: readonly Keychain[]): Keychain {
   return {
+    forget(registry) {
+      for (const keychain of keychains) keychain.forget?.(registry);
+    },
     async resolve(registry) {
       for (const keychain of keychains) {
         const credential = await keychain.resolve(registry);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import * as tls from 'node:tls';
 import { PromoteError, isPromoteError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { BlobTransfer } from './blob-transfer.js';
@@ -8,12 +9,26 @@ import { parseManifest } from './manifest.js';
 import { mergeReferrersIndex } from './wire-format.js';
 import { MANIFEST_ACCEPT, MediaTypes, bareMediaType } from './media-types.js';
 import { formatReference, formatRepository } from './reference.js';
-import type { RequestSubject } from './registry-errors.js';
+import { describeErrorBody, distributionErrorCodes, errorForStatus, type RequestSubject } from './registry-errors.js';
 import { RegistryTransport, header, pullScope, pushScope, type Call, type RegistryObserver, type Reply, type RequestEvent } from './registry-transport.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-policy.js';
 import type { BlobCopyOutcome, BlobSource, Descriptor, RawManifest, Reference, Registry, Repository, RequestStats } from './types.js';
 
 export type { RegistryObserver, RequestEvent, RequestFinishedEvent, RetryEvent, RetryReason } from './registry-transport.js';
+
+/** Docker's and Podman's per-registry certificate directories. */
+export const DEFAULT_CERTS_DIRS: readonly string[] = ['/etc/docker/certs.d', '/etc/containers/certs.d'];
+
+/** Tags asked for per page of a tag listing. */
+export const TAG_PAGE_SIZE = 1000;
+/** Pages of a tag listing followed at most (a million tags at full pages). */
+export const MAX_TAG_PAGES = 1000;
+
+/** How {@link RegistryClient.listTags} reads refusals. */
+export interface ListTagsOptions {
+  /** A 401/403 (from the registry or its token server) answers `undefined`, like a 404. @defaultValue false */
+  absentIfDenied?: boolean;
+}
 
 /** Manifests larger than this are refused (DESIGN.md: bounded everything; the OCI spec suggests 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -29,14 +44,30 @@ export interface RegistryClientOptions {
   /** PEM file with extra CA certificates, trusted in addition to Node's defaults. @defaultValue none */
   caFile?: string;
   /**
+   * Trust the operating system's CA store (Node's `tls.getCACertificates('system')`) besides Node's bundled
+   * roots, so that a corporate CA installed on the host is trusted. @defaultValue true
+   */
+  systemTrust?: boolean;
+  /**
+   * Roots of per-registry certificate directories in Docker's layout: `<root>/<host:port>/*.crt` are trusted
+   * CAs, `*.cert` + `*.key` a client certificate for mTLS.
+   * @defaultValue `['/etc/docker/certs.d', '/etc/containers/certs.d']`
+   */
+  certsDirs?: readonly string[];
+  /**
    * Sockets per registry and direction: reads and writes have separate pools, so that a blob streamed
    * from and to the same registry can never wait on itself. @defaultValue 8
    */
   connectionsPerRegistry?: number;
   /** @defaultValue {@link DEFAULT_RETRY_POLICY} */
   retry?: Partial<RetryPolicy>;
-  /** @defaultValue `{ connectMs: 10_000, headersMs: 30_000, bodyMs: 60_000 }` (body: the longest gap between chunks) */
-  timeouts?: { connectMs?: number; headersMs?: number; bodyMs?: number };
+  /**
+   * `bodyMs`: the longest gap between chunks; `commitMs`: how long a blob PUT or PATCH may take to answer after
+   * its body is sent (the registry hashes and stores the blob first, which takes minutes for large blobs on
+   * object storage).
+   * @defaultValue `{ connectMs: 10_000, headersMs: 30_000, bodyMs: 60_000, commitMs: 600_000 }`
+   */
+  timeouts?: { connectMs?: number; headersMs?: number; bodyMs?: number; commitMs?: number };
   /** @defaultValue `bundle-promoter/<package version>` */
   userAgent?: string;
   /** Debug line per request: method, registry, path, status, ms — never headers. @defaultValue no logging */
@@ -53,6 +84,24 @@ export interface RegistryClientOptions {
   observer?: RegistryObserver;
   /** Chunk size for the PATCH fallback of uploads. @defaultValue 8 MiB */
   chunkSize?: number;
+  /**
+   * Proxies for every registry connection (both pools); `false` for none. `noProxy` is a `NO_PROXY` list
+   * (host names, `.domain` suffixes, `host:port`, `*`).
+   * @defaultValue from the environment: `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy`, `NO_PROXY`/`no_proxy`
+   */
+  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string } | false;
+}
+
+/** The proxy settings as options or the environment give them (empty strings: none). */
+function resolveProxy(proxy: RegistryClientOptions['proxy'], env: NodeJS.ProcessEnv): { httpProxy: string; httpsProxy: string; noProxy: string } {
+  if (proxy === false) return { httpProxy: '', httpsProxy: '', noProxy: '' };
+  const httpProxy = proxy?.httpProxy ?? env['http_proxy'] ?? env['HTTP_PROXY'] ?? '';
+  return {
+    httpProxy,
+    // As curl and undici: HTTPS_PROXY unset falls back to HTTP_PROXY.
+    httpsProxy: proxy?.httpsProxy ?? env['https_proxy'] ?? env['HTTPS_PROXY'] ?? httpProxy,
+    noProxy: proxy?.noProxy ?? env['no_proxy'] ?? env['NO_PROXY'] ?? '',
+  };
 }
 
 /**
@@ -74,13 +123,16 @@ export class RegistryClient implements Registry {
       keychain: options.keychain ?? anonymousKeychain,
       insecure: options.insecure ?? [],
       caFile: options.caFile,
+      certsDirs: options.certsDirs ?? DEFAULT_CERTS_DIRS,
+      ...(options.systemTrust !== false && { systemCa: () => tls.getCACertificates('system') }),
       connectionsPerRegistry: options.connectionsPerRegistry ?? 8,
       retry,
-      timeouts: { connectMs: 10_000, headersMs: 30_000, bodyMs: 60_000, ...options.timeouts },
+      timeouts: { connectMs: 10_000, headersMs: 30_000, bodyMs: 60_000, commitMs: 600_000, ...options.timeouts },
       userAgent: options.userAgent ?? defaultUserAgent(),
       logger: options.logger,
       onRequest: options.onRequest,
       observer: options.observer,
+      proxy: resolveProxy(options.proxy, process.env),
     });
     this.#blobs = new BlobTransfer({ transport: this.#transport, retry, chunkSize: options.chunkSize ?? 8 * 1024 * 1024, log: options.logger });
     this.stats = this.#transport.stats;
@@ -139,13 +191,25 @@ export class RegistryClient implements Registry {
         headers: { 'content-type': manifest.mediaType },
         body: manifest.bytes,
         scopes: [pushScope(ref)],
-        accept: [200, 201, 202],
+        accept: ref.tag !== undefined ? [200, 201, 202, 400, 409] : [200, 201, 202],
         retry: true, // the same bytes to the same name: idempotent
+        maxBytes: 64 * 1024,
         subject: manifestSubject('PUT', ref),
       },
       signal,
     );
     this.stats.bytesUploaded += manifest.bytes.length;
+    if (reply.status === 400 || reply.status === 409) {
+      const text = reply.body.toString('utf8');
+      // Decision (docs/copy.md#immutable-tags): ECR refuses any PUT to an immutable tag, even one naming the
+      // digest it already holds (400 TAG_INVALID; others answer 409). Same digest: the tag is as wanted.
+      if (ref.tag !== undefined && (reply.status === 409 || distributionErrorCodes(text).includes('TAG_INVALID'))) {
+        const held = await this.headManifest({ registry: ref.registry, repository: ref.repository, tag: ref.tag }, signal);
+        if (held?.digest === digest) return digest;
+        throw new PromoteError('TAG_IMMUTABLE', `tag ${formatReference(ref)} is immutable and names ${held?.digest ?? 'another manifest'}, not ${digest}: ${describeErrorBody(text)}`);
+      }
+      throw errorForStatus(reply.status, text, manifestSubject('PUT', ref));
+    }
     return header(reply.headers, 'docker-content-digest') ?? digest;
   }
 
@@ -197,29 +261,59 @@ export class RegistryClient implements Registry {
 
   // ---------------------------------------------------------------- tags and referrers
 
-  async listTags(repo: Repository, signal?: AbortSignal): Promise<string[] | undefined> {
-    const tags: string[] = [];
-    let url: string | URL | undefined = `/v2/${repo.repository}/tags/list`;
-    for (let page = 0; url !== undefined; page++) {
-      const reply: Reply = await this.#transport.request(
-        {
-          kind: 'GET tags',
-          method: 'GET',
-          registry: repo.registry,
-          url,
-          scopes: [pullScope(repo)],
-          accept: page === 0 ? [200, 404] : [200],
-          maxBytes: 16 * 1024 * 1024,
-          subject: { method: 'GET', registry: repo.registry, repository: repo.repository, what: `tags of ${formatRepository(repo)}` },
-        },
-        signal,
-      );
-      if (reply.status === 404) return undefined;
-      const body = parseJson(reply.body, `tags of ${formatRepository(repo)}`) as { tags?: unknown };
-      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
-      url = nextLink(reply);
+  /**
+   * All tags, `n=1000` per page (plain pages where the registry refuses that size, as Quay does with
+   * `TOO_MANY_TAGS_REQUESTED`), following `Link` until it ends or repeats, at most {@link MAX_TAG_PAGES} pages.
+   * `absentIfDenied`: a 401/403 means "no such repository" (registries that hide missing repositories behind
+   * an auth failure; meant for a promotion's target).
+   */
+  async listTags(repo: Repository, optionsOrSignal?: ListTagsOptions | AbortSignal, maybeSignal?: AbortSignal): Promise<string[] | undefined> {
+    const options = optionsOrSignal === undefined || optionsOrSignal instanceof AbortSignal ? {} : optionsOrSignal;
+    const signal = optionsOrSignal instanceof AbortSignal ? optionsOrSignal : maybeSignal;
+    const denied = options.absentIfDenied === true;
+    const what = `tags of ${formatRepository(repo)}`;
+    const base = `/v2/${repo.repository}/tags/list`;
+    try {
+      let tags: string[] = [];
+      let sized = true;
+      const fetched = new Set<string>();
+      let url: string | URL | undefined = `${base}?n=${TAG_PAGE_SIZE}`;
+      for (let page = 0; url !== undefined; page++) {
+        if (page >= MAX_TAG_PAGES) throw new PromoteError('REGISTRY_PROTOCOL', `${what}: more than ${MAX_TAG_PAGES} pages`);
+        const reply: Reply = await this.#transport.request(
+          {
+            kind: 'GET tags',
+            method: 'GET',
+            registry: repo.registry,
+            url,
+            scopes: [pullScope(repo)],
+            accept: page === 0 ? [200, 404, ...(sized ? [400] : []), ...(denied ? [401, 403] : [])] : [200],
+            maxBytes: 16 * 1024 * 1024,
+            subject: { method: 'GET', registry: repo.registry, repository: repo.repository, what },
+          },
+          signal,
+        );
+        if (reply.status === 400) {
+          // The page size was refused (Quay: 400 TOO_MANY_TAGS_REQUESTED above 100): list with the registry's own.
+          sized = false;
+          tags = [];
+          url = base;
+          page = -1;
+          continue;
+        }
+        if (reply.status !== 200) return undefined;
+        fetched.add(reply.url.href);
+        const body = parseJson(reply.body, what) as { tags?: unknown };
+        if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
+        const next = nextLink(reply);
+        // A registry that repeats a Link would be followed forever; what it listed so far is all there is.
+        url = next !== undefined && !fetched.has(next.href) ? next : undefined;
+      }
+      return [...new Set(tags)];
+    } catch (e) {
+      if (denied && (isPromoteError(e, 'REGISTRY_UNAUTHORIZED') || isPromoteError(e, 'REGISTRY_DENIED'))) return undefined;
+      throw e;
     }
-    return tags;
   }
 
   async listReferrers(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[]> {

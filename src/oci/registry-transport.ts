@@ -1,15 +1,16 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, interceptors, type Dispatcher } from 'undici';
 import { PromoteError, asAbort, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseAuthChallenge, repositoryScope } from './auth-challenge.js';
 import { Authenticator } from './authenticator.js';
 import { registryKey, type Keychain } from './keychain.js';
 import { errorForNetwork, errorForStatus, isRetryableStatus, type RequestSubject } from './registry-errors.js';
-import { backoffDelay, parseRetryAfter, sleep, type RetryPolicy } from './retry-policy.js';
+import { backoffDelay, parseRetryAfter, sleep, throttleDelay, type RetryPolicy } from './retry-policy.js';
 import type { Repository, RequestStats } from './types.js';
 
 /** Passed to `onRequest` before every HTTP request (retries and token requests included). */
@@ -69,11 +70,15 @@ export interface RegistryTransportConfig {
   readonly insecure: readonly string[];
   /** PEM file with extra CA certificates, trusted in addition to Node's defaults. */
   readonly caFile: string | undefined;
+  /** Roots of per-registry `<root>/<host:port>/` certificate directories (Docker/Podman `certs.d`). @defaultValue none */
+  readonly certsDirs?: readonly string[];
+  /** The operating system's CA certificates, trusted besides Node's; `undefined` trusts only Node's. @defaultValue none */
+  readonly systemCa?: () => readonly string[];
   /** Sockets per registry and direction (reads and writes have separate pools). */
   readonly connectionsPerRegistry: number;
   readonly retry: RetryPolicy;
   /** `bodyMs` is the longest gap between chunks. */
-  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyMs: number };
+  readonly timeouts: { readonly connectMs: number; readonly headersMs: number; readonly bodyMs: number; readonly commitMs: number };
   readonly userAgent: string;
   /** Debug line per request: method, registry, path, status, ms — never headers. */
   readonly logger: Logger | undefined;
@@ -81,6 +86,8 @@ export interface RegistryTransportConfig {
   readonly onRequest: ((event: RequestEvent, signal?: AbortSignal) => void | Promise<void>) | undefined;
   /** Told about every attempt and retry. */
   readonly observer: RegistryObserver | undefined;
+  /** Proxies for both pools (empty strings: none); `noProxy` as in `NO_PROXY`. @defaultValue none */
+  readonly proxy?: { readonly httpProxy: string; readonly httpsProxy: string; readonly noProxy: string };
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -103,6 +110,8 @@ export interface Call {
   /** Hand back the body of a 2xx unread (blob streams). */
   readonly stream?: boolean;
   readonly follow?: boolean;
+  /** A blob PUT/PATCH: wait `timeouts.commitMs` (not `headersMs`) for the answer once the body is sent. */
+  readonly commit?: boolean;
   readonly maxBytes?: number;
   readonly tooLarge?: (bytes: number) => PromoteError;
   readonly subject: RequestSubject;
@@ -122,7 +131,7 @@ interface Dispatchers {
   readonly write: Dispatcher;
   /** `read` plus redirects (blob GETs go to object storage; cross-origin hops lose `Authorization`). */
   readonly follow: Dispatcher;
-  readonly agents: readonly Agent[];
+  readonly agents: readonly Dispatcher[];
 }
 
 /**
@@ -135,26 +144,32 @@ export class RegistryTransport {
   readonly #insecure: Set<string>;
   readonly #caFile: string | undefined;
   readonly #connections: number;
-  readonly #timeouts: { connectMs: number; headersMs: number; bodyMs: number };
+  readonly #timeouts: { connectMs: number; headersMs: number; bodyMs: number; commitMs: number };
   readonly #userAgent: string;
   readonly #log: Logger | undefined;
   readonly #onRequest: RegistryTransportConfig['onRequest'];
   readonly #observer: RegistryObserver | undefined;
+  readonly #proxy: { readonly httpProxy: string; readonly httpsProxy: string; readonly noProxy: string };
   readonly #auth: Authenticator;
   readonly #dispatchers = new Map<string, Promise<Dispatchers>>();
-  #ca: Promise<string[] | undefined> | undefined;
+  #ca: Promise<string[]> | undefined;
+  readonly #certsDirs: readonly string[];
+  readonly #systemCa: (() => readonly string[]) | undefined;
   #closed = false;
 
   constructor(config: RegistryTransportConfig) {
     this.#retry = config.retry;
     this.#insecure = new Set(config.insecure.map(registryKey));
     this.#caFile = config.caFile;
+    this.#certsDirs = config.certsDirs ?? [];
+    this.#systemCa = config.systemCa;
     this.#connections = config.connectionsPerRegistry;
     this.#timeouts = { ...config.timeouts };
     this.#userAgent = config.userAgent;
     this.#log = config.logger;
     this.#onRequest = config.onRequest;
     this.#observer = config.observer;
+    this.#proxy = { httpProxy: '', httpsProxy: '', noProxy: '', ...config.proxy };
     this.#auth = new Authenticator({
       keychain: config.keychain,
       fetch: async (req, signal) => {
@@ -192,9 +207,12 @@ export class RegistryTransport {
     const sendAuth = call.scopes !== undefined && url.origin === base.origin;
     let scopes = call.scopes ?? [];
     let reauthed = false;
+    let refreshed = false;
     const dispatchers = await this.#dispatchersFor(call.registry);
     const dispatcher = call.follow ? dispatchers.follow : call.method === 'GET' || call.method === 'HEAD' ? dispatchers.read : dispatchers.write;
 
+    const begun = performance.now();
+    let throttles = 0;
     for (let attempt = 1; ; attempt++) {
       const aborted = asAbort(signal);
       if (aborted) throw aborted;
@@ -215,14 +233,16 @@ export class RegistryTransport {
           headers,
           body: call.body ?? null,
           signal: signal ?? null,
+          ...(call.commit === true && { headersTimeout: this.#timeouts.commitMs }),
         });
       } catch (e) {
         const { error, transient } = errorForNetwork(e, call.subject, signal);
         this.#logRequest(call, url, undefined, started, error.code);
         this.#finished(call, 0, started);
-        if (retry && transient && attempt < this.#retry.maxAttempts) {
+        const wait = backoffDelay(this.#retry, attempt);
+        if (retry && transient && attempt < this.#retry.maxAttempts && performance.now() - begun + wait <= this.#retry.deadlineMs) {
           this.#retried(call, networkRetryReason(error));
-          await sleep(backoffDelay(this.#retry, attempt), signal);
+          await sleep(wait, signal);
           continue;
         }
         throw error;
@@ -231,6 +251,15 @@ export class RegistryTransport {
       this.#logRequest(call, url, status, started);
       this.#finished(call, status, started);
 
+      if (status === 401 && sendAuth && !replayable && !reauthed) {
+        // A streamed body cannot be sent again here: drop the refused token so that the caller's restart
+        // (BlobTransfer restarts a blob once on REGISTRY_UNAUTHORIZED) fetches a fresh one.
+        await dump(response.body);
+        const challenge = parseAuthChallenge(response.headers['www-authenticate']);
+        if (challenge !== undefined) this.#auth.learn(call.registry, challenge);
+        if (authorization !== undefined) this.#auth.invalidate(call.registry, authorization);
+        throw errorForStatus(401, '', call.subject);
+      }
       if (status === 401 && sendAuth && replayable && !reauthed) {
         await dump(response.body);
         const challenge = parseAuthChallenge(response.headers['www-authenticate']);
@@ -247,6 +276,27 @@ export class RegistryTransport {
             this.#retried(call, 'auth-refresh');
             continue;
           }
+          // The same header again (Basic, a registry token): only fresh credentials can help.
+          if (authorization !== undefined && !refreshed) {
+            refreshed = true;
+            if (await this.#auth.refreshCredential(call.registry)) {
+              attempt--;
+              this.#retried(call, 'auth-refresh');
+              continue;
+            }
+          }
+        }
+        if (call.accept.includes(401)) return { status, headers: response.headers, url, body: Buffer.alloc(0) };
+        throw errorForStatus(401, '', call.subject);
+      }
+      if (status === 401 && sendAuth && replayable && reauthed && !refreshed && authorization !== undefined) {
+        // Refused even with a fresh token (or fresh Basic): the credentials themselves may have expired.
+        await dump(response.body);
+        refreshed = true;
+        if (await this.#auth.refreshCredential(call.registry)) {
+          attempt--;
+          this.#retried(call, 'auth-refresh');
+          continue;
         }
         if (call.accept.includes(401)) return { status, headers: response.headers, url, body: Buffer.alloc(0) };
         throw errorForStatus(401, '', call.subject);
@@ -271,10 +321,16 @@ export class RegistryTransport {
 
       const text = await readErrorText(response);
       const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-      if (retry && isRetryableStatus(status) && attempt < this.#retry.maxAttempts) {
-        if (retryAfterMs === undefined || retryAfterMs <= this.#retry.maxRetryAfterMs) {
-          this.#retried(call, status === 429 ? 'throttled' : status === 408 ? 'timeout' : 'server-error');
-          await sleep(retryAfterMs ?? backoffDelay(this.#retry, attempt), signal);
+      // Decision (docs/copy.md#retries): a 429 is retried until the deadline with a long backoff (seconds to a
+      // minute), other transient answers `maxAttempts` times with a short one; never sooner than Retry-After.
+      const throttled = status === 429;
+      if (retry && isRetryableStatus(status) && (throttled || attempt < this.#retry.maxAttempts)) {
+        if (throttled) throttles++;
+        const wait = retryAfterMs ?? (throttled ? throttleDelay(this.#retry, throttles) : backoffDelay(this.#retry, attempt));
+        const withinDeadline = performance.now() - begun + wait <= this.#retry.deadlineMs;
+        if ((retryAfterMs === undefined || retryAfterMs <= this.#retry.maxRetryAfterMs) && withinDeadline) {
+          this.#retried(call, throttled ? 'throttled' : status === 408 ? 'timeout' : 'server-error');
+          await sleep(wait, signal);
           continue;
         }
       }
@@ -327,45 +383,117 @@ export class RegistryTransport {
     if (this.#closed) return Promise.reject(new PromoteError('ABORTED', `registry client is closed (request to ${registry})`));
     let dispatchers = this.#dispatchers.get(registry);
     if (dispatchers === undefined) {
-      dispatchers = this.#createDispatchers();
+      dispatchers = this.#createDispatchers(registry);
       this.#dispatchers.set(registry, dispatchers);
     }
     return dispatchers;
   }
 
-  async #createDispatchers(): Promise<Dispatchers> {
+  async #createDispatchers(registry: string): Promise<Dispatchers> {
     this.#ca ??= this.#loadCa();
-    const ca = await this.#ca;
+    const base = await this.#ca;
+    const local = await readCertsDirs(this.#certsDirs, registry);
+    const ca = local.ca.length > 0 ? [...new Set([...base, ...local.ca])] : base;
+    let tlsOptions: TlsTrust;
+    try {
+      // One context per registry: `ca` on every connect would parse some 800 certificates per socket.
+      tlsOptions = { secureContext: tls.createSecureContext({ ca, ...(local.cert !== undefined && { cert: local.cert, key: local.key }) }) };
+    } catch (e) {
+      throw new PromoteError('TLS_CONFIG', `TLS settings for registry ${registry} are unusable: ${(e as Error).message}`, { cause: e });
+    }
     const options: Agent.Options = {
       connections: this.#connections,
       // HTTP/2 multiplexes; `connections` would then cap sockets, not concurrent requests.
       allowH2: false,
       headersTimeout: this.#timeouts.headersMs,
       bodyTimeout: this.#timeouts.bodyMs,
-      connect: { timeout: this.#timeouts.connectMs, ...(ca !== undefined && { ca }) },
+      connect: { timeout: this.#timeouts.connectMs, ...tlsOptions },
     };
     // Decision (docs/copy.md#connections): two agents per registry, reads and writes. A blob streamed from
     // and to the same registry (a refused mount) holds a read socket until its PUT gets a write socket; with
     // one capped pool, `connections` such copies could each hold a GET and wait forever for a PUT.
-    const read = new Agent(options);
-    const write = new Agent(options);
+    const read = this.#agent(options, tlsOptions);
+    const write = this.#agent(options, tlsOptions);
     // Cross-origin hops drop Authorization (pre-signed storage URLs must not see our token).
     const follow = read.compose(interceptors.redirect({ maxRedirections: 5, throwOnMaxRedirect: true }));
     return { read, write, follow, agents: [read, write] };
   }
 
-  async #loadCa(): Promise<string[] | undefined> {
-    if (this.#caFile === undefined) return undefined;
-    let pem: string;
-    try {
-      pem = await readFile(this.#caFile, 'utf8');
-    } catch (e) {
-      throw new PromoteError('TLS_CONFIG', `cannot read CA file ${this.#caFile}: ${(e as Error).message}`, { cause: e });
-    }
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new PromoteError('TLS_CONFIG', `CA file ${this.#caFile} holds no PEM certificate`);
-    // `ca` replaces Node's trust store; keep the defaults so that redirects to public storage still verify.
-    return [...tls.getCACertificates('default'), pem];
+  /**
+   * A plain Agent, or with HTTP(S)_PROXY set an EnvHttpProxyAgent (NO_PROXY honoured): CONNECT for https
+   * registries, absolute-URI forwarding for plain-HTTP ones. Through a tunnel the registry's TLS takes
+   * `requestTls`, not `connect`.
+   */
+  #agent(options: Agent.Options, trust: TlsTrust): Dispatcher {
+    const { httpProxy, httpsProxy, noProxy } = this.#proxy;
+    if (httpProxy === '' && httpsProxy === '') return new Agent(options);
+    return new EnvHttpProxyAgent({ ...options, httpProxy, httpsProxy, noProxy, connectTimeout: this.#timeouts.connectMs, requestTls: trust, proxyTls: trust });
   }
+
+  /**
+   * Decision (docs/copy.md#trust): `ca` replaces Node's trust store, so the list is built whole: Node's
+   * defaults (bundled roots, NODE_EXTRA_CA_CERTS), the operating system's store, and the CA file.
+   */
+  async #loadCa(): Promise<string[]> {
+    const all = [...tls.getCACertificates('default')];
+    if (this.#systemCa !== undefined) {
+      try {
+        all.push(...this.#systemCa());
+      } catch (e) {
+        this.#log?.debug({ error: (e as Error).message }, 'system CA store unreadable');
+      }
+    }
+    if (this.#caFile !== undefined) {
+      let pem: string;
+      try {
+        pem = await readFile(this.#caFile, 'utf8');
+      } catch (e) {
+        throw new PromoteError('TLS_CONFIG', `cannot read CA file ${this.#caFile}: ${(e as Error).message}`, { cause: e });
+      }
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new PromoteError('TLS_CONFIG', `CA file ${this.#caFile} holds no PEM certificate`);
+      all.push(pem);
+    }
+    return [...new Set(all)];
+  }
+}
+
+interface TlsTrust {
+  readonly secureContext: tls.SecureContext;
+}
+
+/**
+ * What `<dir>/<registry>/` holds in Docker's and Podman's layout (`/etc/docker/certs.d/host:port/`): `*.crt`
+ * CA certificates, `*.cert` + `*.key` a client certificate and its key (mTLS). Missing directories are fine.
+ */
+export async function readCertsDirs(dirs: readonly string[], registry: string): Promise<{ ca: string[]; cert?: string; key?: string }> {
+  const ca: string[] = [];
+  let client: { cert: string; key: string } | undefined;
+  for (const root of dirs) {
+    const dir = join(root, registry);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+      throw new PromoteError('TLS_CONFIG', `cannot read ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    const read = async (name: string): Promise<string> => {
+      try {
+        return await readFile(join(dir, name), 'utf8');
+      } catch (e) {
+        throw new PromoteError('TLS_CONFIG', `cannot read ${join(dir, name)}: ${(e as Error).message}`, { cause: e });
+      }
+    };
+    for (const name of names) {
+      if (name.endsWith('.crt')) ca.push(await read(name));
+      if (name.endsWith('.cert') && client === undefined) {
+        const keyName = `${name.slice(0, -'.cert'.length)}.key`;
+        if (!names.includes(keyName)) throw new PromoteError('TLS_CONFIG', `${join(dir, name)} has no key ${keyName} beside it`);
+        client = { cert: await read(name), key: await read(keyName) };
+      }
+    }
+  }
+  return { ca, ...client };
 }
 
 /** A transient network failure as a retry reason: timeouts apart, since they hint at a slow registry, not a broken path. */

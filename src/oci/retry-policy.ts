@@ -17,6 +17,20 @@ export interface RetryPolicy {
    * @defaultValue 60_000
    */
   maxRetryAfterMs: number;
+  /**
+   * Backoff ceiling before the first retry of a 429 without `Retry-After`; grows by `factor`. Throttling
+   * clears in seconds to a minute, not in the milliseconds that suit a reset connection.
+   * @defaultValue 1_000
+   */
+  throttleBaseDelayMs: number;
+  /** Largest backoff ceiling for a 429. @defaultValue 60_000 */
+  throttleMaxDelayMs: number;
+  /**
+   * Longest time one request spends retrying (waits included): a wait that would end after it fails the
+   * request at once. 429s are retried until this deadline, not `maxAttempts` times.
+   * @defaultValue 120_000
+   */
+  deadlineMs: number;
 }
 
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {
@@ -25,12 +39,24 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {
   factor: 2,
   maxDelayMs: 10_000,
   maxRetryAfterMs: 60_000,
+  throttleBaseDelayMs: 1_000,
+  throttleMaxDelayMs: 60_000,
+  deadlineMs: 120_000,
 };
 
 /** "Full jitter" (AWS architecture blog): uniform in [0, min(max, base·factorⁿ)), so that clients spread out. */
 export function backoffDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * policy.factor ** (retry - 1));
   return Math.floor(random() * ceiling);
+}
+
+/**
+ * Backoff after the `retry`-th 429 without `Retry-After`: "equal jitter", uniform in [c/2, c) with
+ * c = min(throttleMax, throttleBase·factorⁿ), so that a throttled client always waits a real while.
+ */
+export function throttleDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.throttleMaxDelayMs, policy.throttleBaseDelayMs * policy.factor ** (retry - 1));
+  return Math.floor(ceiling / 2 + random() * (ceiling / 2));
 }
 
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date; `undefined` when absent or unreadable. */

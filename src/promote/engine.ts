@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { PromoteError } from '../errors.js';
-import { formatReference, formatRepository, type Registry, type Repository } from '../oci/index.js';
+import { formatReference, formatRepository, parseReference, type Registry, type Repository } from '../oci/index.js';
 import { Planner, type PlanOptions, type PlanRequest, type PromotionPlan } from './plan.js';
 import { PlanExecutor, type CopyCounts, type ExecuteOptions, type Progress } from './executor.js';
 
@@ -18,7 +18,20 @@ export interface GateVerdict {
 export interface VerificationGate {
   /** `bundle`: the root bundle only; `all`: every bundle and image the bundle references. */
   readonly scope: 'bundle' | 'all';
-  verify(subject: { repo: Repository; digest: string }, signal?: AbortSignal): Promise<GateVerdict>;
+  verify(subject: GateSubject, signal?: AbortSignal): Promise<GateVerdict>;
+}
+
+/** One artifact to verify, with what the policy needs to pick its rules. */
+export interface GateSubject {
+  readonly repo: Repository;
+  readonly digest: string;
+  /** A bundle (the root or a nested one) or an image (or index) a bundle references. */
+  readonly kind: 'bundle' | 'image';
+  /**
+   * Where the artifact comes from by name: the repository `images.yml` names it by (signed content of the
+   * bundle), else the repository it is read from. A policy's `images[].match` is tested against it.
+   */
+  readonly origin: Repository;
 }
 
 export interface PromotionOptions extends PlanOptions, ExecuteOptions {
@@ -67,7 +80,8 @@ export class PromotionEngine {
     };
     const progress = (phase: Progress['phase']) => report({ ...last, phase });
     progress('plan');
-    const plan = await this.plan(request, options, signal);
+    // Every image is verified under scope all: no unsigned cache may decide which images exist or what they are.
+    const plan = await this.plan(request, options.gate?.scope === 'all' ? { ...options, trustLocationsCache: false } : options, signal);
     const log = this.#log.child({ source: formatReference(request.source), target: formatRepository(request.target) });
     log.info({ digest: plan.rootDigest, artifacts: plan.artifacts.length, blobs: plan.blobs.size }, 'planned promotion');
 
@@ -109,8 +123,20 @@ export class PromotionEngine {
   async #verify(plan: PromotionPlan, gate: VerificationGate, repoOf: (a: PromotionPlan['artifacts'][number]) => Repository, signal?: AbortSignal): Promise<GateVerdict[]> {
     const subjects = plan.artifacts.filter((a) =>
       a.digest === plan.rootDigest || (gate.scope === 'all' && (a.kind === 'bundle' || a.kind === 'image' || a.kind === 'index')));
-    return Promise.all(subjects.map((a) => gate.verify({ repo: repoOf(a), digest: a.digest }, signal)));
+    return Promise.all(subjects.map((a) => gate.verify({ repo: repoOf(a), digest: a.digest, kind: a.kind === 'bundle' ? 'bundle' : 'image', origin: originOf(a) }, signal)));
   }
+}
+
+function originOf(a: PromotionPlan['artifacts'][number]): Repository {
+  if (a.origRef !== undefined) {
+    try {
+      const ref = parseReference(a.origRef);
+      return { registry: ref.registry, repository: ref.repository };
+    } catch {
+      // images.yml was validated when planning; fall back to where it is read from.
+    }
+  }
+  return a.source;
 }
 
 function failIfRejected(verdicts: readonly GateVerdict[], where: string): void {

@@ -128,10 +128,16 @@ export class PlanExecutor {
 
   /** The root bundle's human tags: the very last writes of a promotion. */
   async writeBundleTags(plan: PromotionPlan, signal?: AbortSignal): Promise<number> {
+    let written = 0;
     for (const tag of plan.targetTags) {
+      // A tag already naming the digest is left alone: immutable tags (ECR) refuse even a same-digest PUT,
+      // and a re-promotion then writes nothing. Returns the number of tags actually written.
+      const held = await this.#registry.headManifest({ ...plan.target, tag }, signal);
+      if (held?.digest === plan.rootDigest) continue;
       await this.#put(plan.target, { tag }, plan.root.mediaType, plan.root.bytes, plan.rootDigest, signal);
+      written += 1;
     }
-    return plan.targetTags.length;
+    return written;
   }
 
   async #putManifest(artifact: PlannedArtifact, target: Repository, signal: AbortSignal): Promise<void> {

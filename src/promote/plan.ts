@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { PromoteError, isPromoteError } from '../errors.js';
 import {
-  MediaTypes, formatReference, formatRepository, isNonDistributable, parseManifest, parseReference,
+  MediaTypes, formatReference, formatRepository, isNonDistributable, parseManifest,
   type Descriptor, type RawManifest, type Reference, type Registry, type Repository,
 } from '../oci/index.js';
 import {
@@ -103,6 +103,13 @@ export interface PlanOptions {
   maxDepth?: number;
   /** @defaultValue false: like imgpkg, non-distributable layers are listed, not copied. */
   includeNonDistributable?: boolean;
+  /**
+   * Take images' isBundle flags from an existing image-locations image (an unsigned cache anyone who can
+   * write the registry can plant) to skip reading their configs. The engine turns it off when every image is
+   * verified (`scope: all`): a lying `isBundle: false` would hide a nested bundle's images. The closure itself
+   * always comes from each bundle's `.imgpkg/images.yml`. @defaultValue true
+   */
+  trustLocationsCache?: boolean;
 }
 
 export interface PlanRequest {
@@ -156,6 +163,7 @@ class PlanBuilder {
   readonly #keepBlobBytes: number;
   readonly #maxDepth: number;
   readonly #includeNonDistributable: boolean;
+  readonly #trustLocationsCache: boolean;
 
   readonly #artifacts = new Map<string, PlannedArtifact>();
   readonly #order: string[] = [];
@@ -179,6 +187,7 @@ class PlanBuilder {
     this.#keepBlobBytes = options.keepBlobBytes ?? 16 * 1024 * 1024;
     this.#maxDepth = options.maxDepth ?? 16;
     this.#includeNonDistributable = options.includeNonDistributable ?? false;
+    this.#trustLocationsCache = options.trustLocationsCache ?? true;
   }
 
   async build(): Promise<PromotionPlan> {
@@ -314,26 +323,21 @@ class PlanBuilder {
   }
 
   /**
-   * The images a bundle lists, with isBundle hints. A bundle already complete in the target is described
-   * by the target's locations image (written only after everything under it arrived), which saves reading
-   * the bundle layer; otherwise `.imgpkg/images.yml` is read from the bundle layer.
+   * The images a bundle lists, with isBundle hints. Decision (docs/security.md#closure): the closure always
+   * comes from the bundle's own `.imgpkg/images.yml` — content its digest covers — never from an
+   * image-locations image, which is an unsigned cache: a planted one could drop an image from what is
+   * verified. A bundle already in the target is read there (the layer arrived before its tag): one small blob.
    */
   async #closureOf(repo: Repository, digest: string, layer: Descriptor, name: string): Promise<{ images: readonly LockedImage[]; hints: Map<string, boolean> }> {
-    const tag = imageLocationsTag(digest);
-    if (this.#present(digest) && this.#targetTags.has(tag)) {
-      const locations = await this.#readLocations(this.#request.target, tag, name);
-      const images = locations?.map((l) => ({ image: l.image, ref: digestRef(l.image) }));
-      if (locations && images?.every((i): i is LockedImage => i.ref !== undefined)) {
-        return { images, hints: new Map(locations.map((l) => [l.image, l.isBundle])) };
-      }
-    }
-    const layerBytes = await this.#read(() => this.#registry.readBlob(repo, layer.digest, this.#maxBundleLayerBytes, this.#signal));
-    this.#keep(repo, layer, layerBytes);
+    const from = this.#present(digest) ? this.#request.target : repo;
+    const layerBytes = await this.#read(() => this.#registry.readBlob(from, layer.digest, this.#maxBundleLayerBytes, this.#signal));
+    this.#keep(from, layer, layerBytes);
     const text = await readFileFromLayer(layerBytes, isImagesYml,
       { layer: `${layer.digest} of ${name}`, file: '.imgpkg/images.yml', maxFileBytes: this.#layerLimits.maxImagesYmlBytes }, this.#layerLimits);
     if (text === undefined) throw new PromoteError('BUNDLE_INVALID', `bundle ${name}: expected to find .imgpkg/images.yml in bundle image`);
     const lock = parseImagesLock(text, `bundle ${name}`);
-    return { images: lock.images, hints: await this.#locationHints(repo, digest, name) };
+    const hints = this.#trustLocationsCache ? await this.#locationHints(repo, digest, name) : new Map<string, boolean>();
+    return { images: lock.images, hints };
   }
 
   /** isBundle flags from an existing locations image: the source's, else the target's (same bundle, same content). */
@@ -534,15 +538,6 @@ class PlanBuilder {
       ? await this.#read(() => this.#registry.findManifest({ ...repo, tag: fallbackTag }, { absentIfDenied: true }, this.#signal))
       : undefined;
     this.#referrers.push({ subject, referrers: wanted, ...(sourceIndex ? { sourceIndex } : {}) });
-  }
-}
-
-function digestRef(image: string): (Reference & { digest: string }) | undefined {
-  try {
-    const ref = parseReference(image);
-    return ref.digest !== undefined && ref.tag === undefined ? (ref as Reference & { digest: string }) : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -49,15 +49,30 @@ export interface AuthoritySpec {
  * `spec.verify`: the policy document of `copy --policy FILE` (src/cosign/policy.ts `PolicyDocument`) with
  * key and trusted-root files replaced by references, plus where to verify.
  */
+export interface VerifyRulesSpec {
+  readonly authorities: readonly AuthoritySpec[];
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly threshold?: number;
+}
+
 export interface VerifySpec {
   /** Gate in the source before anything is written. @defaultValue true */
   readonly source?: boolean;
   /** Re-verify in the target before the bundle tag is written. @defaultValue true */
   readonly target?: boolean;
   readonly scope?: 'bundle' | 'all';
+  /** Flat shorthand for `bundle` (exactly one of the two). */
   readonly annotations?: Readonly<Record<string, string>>;
   readonly threshold?: number;
+  /**
+   * Flat shorthand for `bundle.authorities`. Absent at runtime when `bundle` is used: typed as present only
+   * until test/unit/sources/crd-schema.test.ts reads it with `?.` (policyFromSpec treats it as optional).
+   */
   readonly authorities: readonly AuthoritySpec[];
+  /** Who must sign the bundle(s), and what. */
+  readonly bundle?: VerifyRulesSpec;
+  /** Rules for the images (`scope: all`), first `match` (repository glob) wins; an unmatched image fails. */
+  readonly images?: readonly (VerifyRulesSpec & { readonly match: string })[];
   readonly attestations?: readonly { readonly predicateType: string }[];
   readonly dockerReference?: 'off' | 'exact' | 'repository' | { readonly match: 'off' | 'exact' | 'repository'; readonly reference?: string };
   readonly checkType?: boolean;

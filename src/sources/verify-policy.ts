@@ -1,7 +1,7 @@
-import { loadPolicy, type Policy, type PolicyDocument } from '../cosign/index.js';
+import { loadPolicy, type AuthorityDocument, type Policy, type PolicyDocument } from '../cosign/index.js';
 import { PromoteError } from '../errors.js';
 import type { ConfigReader } from './ports.js';
-import type { KeySource, VerifySpec } from './promotion.js';
+import type { AuthoritySpec, KeySource, VerifySpec } from './promotion.js';
 import { readKeySource } from './registry-access.js';
 
 /**
@@ -18,24 +18,38 @@ export async function policyFromSpec(spec: VerifySpec, namespace: string, reader
       throw new PromoteError('POLICY_INVALID', `spec.verify.${at}: not a trusted-root JSON document`, { cause: e });
     }
   };
-  const authorities: PolicyDocument['authorities'] = [];
-  for (const [i, a] of spec.authorities.entries()) {
-    const at = `authorities[${i}]`;
-    const { trustedRoot: root, keys, rekorKeys, keyless, ...rest } = a;
-    const keylessDoc = keyless === undefined ? undefined : (() => {
-      const { trustedRoot: _root, ...identity } = keyless;
-      return identity;
-    })();
-    authorities.push({
-      ...rest,
-      ...(keys ? { keys: await Promise.all(keys.map(read)) } : {}),
-      ...(rekorKeys ? { rekorKeys: await Promise.all(rekorKeys.map(read)) } : {}),
-      ...(root ? { trustedRoot: await trustedRoot(root, `${at}.trustedRoot`) } : {}),
-      ...(keylessDoc ? { keyless: { ...keylessDoc, ...(keyless?.trustedRoot ? { trustedRoot: await trustedRoot(keyless.trustedRoot, `${at}.keyless.trustedRoot`) } : {}) } } : {}),
-    });
-  }
-  const { source: _source, target: _target, authorities: _a, ...policy } = spec;
-  const document = { ...policy, authorities } as PolicyDocument;
+  const authoritiesOf = async (list: readonly AuthoritySpec[], prefix: string): Promise<AuthorityDocument[]> => {
+    const out: AuthorityDocument[] = [];
+    for (const [i, a] of list.entries()) {
+      const at = `${prefix}authorities[${i}]`;
+      const { trustedRoot: root, keys, rekorKeys, keyless, ...rest } = a;
+      const keylessDoc = keyless === undefined ? undefined : (() => {
+        const { trustedRoot: _root, ...identity } = keyless;
+        return identity;
+      })();
+      out.push({
+        ...rest,
+        ...(keys ? { keys: await Promise.all(keys.map(read)) } : {}),
+        ...(rekorKeys ? { rekorKeys: await Promise.all(rekorKeys.map(read)) } : {}),
+        ...(root ? { trustedRoot: await trustedRoot(root, `${at}.trustedRoot`) } : {}),
+        ...(keylessDoc ? { keyless: { ...keylessDoc, ...(keyless?.trustedRoot ? { trustedRoot: await trustedRoot(keyless.trustedRoot, `${at}.keyless.trustedRoot`) } : {}) } } : {}),
+      });
+    }
+    return out;
+  };
+  // The same document shape as a policy file: flat shorthand or bundle:, plus images:.
+  const { source: _source, target: _target, authorities: flat, bundle, images, threshold, ...policy } = spec;
+  const authorities = flat as readonly AuthoritySpec[] | undefined; // absent when `bundle` is used
+  // The CRD defaults the flat threshold to 1 (the apiserver fills it in); beside `bundle` that default is
+  // not the user's, so it is dropped rather than refused as a mixed form.
+  const keepThreshold = threshold !== undefined && !(bundle !== undefined && flat === undefined && threshold === 1);
+  const document = {
+    ...policy,
+    ...(keepThreshold ? { threshold } : {}),
+    ...(authorities === undefined ? {} : { authorities: await authoritiesOf(authorities, '') }),
+    ...(bundle === undefined ? {} : { bundle: { ...bundle, authorities: await authoritiesOf(bundle.authorities, 'bundle.') } }),
+    ...(images === undefined ? {} : { images: await Promise.all(images.map(async (r, i) => ({ ...r, authorities: await authoritiesOf(r.authorities, `images[${i}].`) }))) }),
+  } as PolicyDocument;
   try {
     return await loadPolicy(document, { baseDir: '/nonexistent' });
   } catch (e) {

@@ -48,7 +48,29 @@ export type FaultRule =
        * or the rule's {@link FaultHandle.release} forwards what is held.
        */
       readonly action: 'hold';
+    }
+  | {
+      readonly match: (req: ProxiedRequest) => boolean;
+      readonly times: number;
+      /** Forward to the registry, then spoil its response body on the way back (see {@link ResponseSpoil}). */
+      readonly action: 'response';
+      readonly spoil: ResponseSpoil;
     };
+
+/**
+ * How an `action: 'response'` rule spoils a forwarded response (the whole upstream body is read first):
+ * - `truncate`: the declared `Content-Length`, then only the first `atByte` bytes, then the connection is destroyed
+ *   (the client sees the body break off).
+ * - `corrupt`: the byte at `atByte` flipped, length and headers unchanged (only a digest check notices).
+ * - `content-length`: `Content-Length` declared `delta` bytes off, with `Connection: close`: negative, exactly that
+ *   many bytes are sent (a short body that looks complete); positive, the whole body, then the connection closes
+ *   before the declared length is reached.
+ * `atByte` defaults to the middle of the body.
+ */
+export type ResponseSpoil =
+  | { readonly kind: 'truncate'; readonly atByte?: number }
+  | { readonly kind: 'corrupt'; readonly atByte?: number }
+  | { readonly kind: 'content-length'; readonly delta: number };
 
 /** One request the proxy received. */
 export interface RecordedRequest extends Omit<ProxiedRequest, 'headers'> {
@@ -57,7 +79,7 @@ export interface RecordedRequest extends Omit<ProxiedRequest, 'headers'> {
   /** Status sent to the client; `undefined` for a reset or while still in flight. */
   status: number | undefined;
   /** Set when a fault rule answered instead of the registry. */
-  readonly fault?: 'status' | 'reset' | 'hold';
+  readonly fault?: 'status' | 'reset' | 'hold' | 'response';
 }
 
 interface RuleEntry {
@@ -196,12 +218,13 @@ export class FaultProxy {
         });
         return;
       }
+      if (rule.rule.action === 'response') return this.#forward(req, res, record, target, rule.rule.spoil);
       return answerFault(rule.rule, req, res, record);
     }
     this.#forward(req, res, record, target);
   }
 
-  #forward(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, target: string): void {
+  #forward(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, target: string, spoil?: ResponseSpoil): void {
     const upstreamUrl = new URL(target, this.target.url);
     const request = this.target.tls ? httpsRequest : httpRequest;
     const upstream = request(upstreamUrl, {
@@ -215,6 +238,7 @@ export class FaultProxy {
       const headers = { ...upRes.headers };
       const location = headers.location;
       if (location?.startsWith(this.target.url)) headers.location = this.url + location.slice(this.target.url.length);
+      if (spoil !== undefined) return void spoilResponse(spoil, upRes, res, headers);
       res.writeHead(upRes.statusCode ?? 502, headers);
       upRes.pipe(res);
       upRes.on('error', () => res.destroy());
@@ -239,6 +263,7 @@ function answerFault(rule: FaultRule, req: IncomingMessage, res: ServerResponse,
     return;
   }
   if (rule.action === 'hold') return; // held by the proxy itself (FaultProxy#handle)
+  if (rule.action === 'response') return; // forwarded and spoiled by the proxy itself (FaultProxy#forward)
   req.resume(); // drain any upload body so the client is not cut off mid-write
   const code = rule.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE';
   const body = Buffer.from(JSON.stringify({ errors: [{ code, message: `injected ${rule.status}`, detail: null }] }));
@@ -250,4 +275,30 @@ function answerFault(rule: FaultRule, req: IncomingMessage, res: ServerResponse,
     ...(rule.retryAfter === undefined ? {} : { 'Retry-After': rule.retryAfter }),
   });
   res.end(body);
+}
+
+async function spoilResponse(spoil: ResponseSpoil, upRes: IncomingMessage, res: ServerResponse, headers: IncomingHttpHeaders): Promise<void> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of upRes) chunks.push(c as Buffer);
+  } catch {
+    return void res.destroy();
+  }
+  const body = Buffer.concat(chunks);
+  const status = upRes.statusCode ?? 502;
+  const at = Math.min(Math.max(0, 'atByte' in spoil && spoil.atByte !== undefined ? spoil.atByte : body.length >> 1), Math.max(0, body.length - 1));
+  if (spoil.kind === 'corrupt') {
+    const bad = Buffer.from(body);
+    if (bad.length > 0) bad[at]! ^= 0xff;
+    res.writeHead(status, headers).end(bad);
+    return;
+  }
+  if (spoil.kind === 'truncate') {
+    res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+    res.write(body.subarray(0, at), () => res.destroy());
+    return;
+  }
+  res.writeHead(status, { ...headers, 'content-length': String(Math.max(0, body.length + spoil.delta)), connection: 'close' });
+  if (spoil.delta < 0) res.end(body.subarray(0, body.length + spoil.delta)); // exactly as declared: well framed, short
+  else res.write(body, () => res.destroy());
 }

@@ -85,7 +85,7 @@ describe('cosign-style CLI commands (verify, sign, generate-key-pair)', () => {
       expect(signed).toMatchObject({ code: 0, stdout: '' });
       expect(signed.stderr).toContain(`Pushing signature to: ${registry.host}/${repoName}:${cosignTag(pushed.digest, 'sig')}`);
 
-      const ok = await cli(verify, ['--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=True', ...registryFlags(), ref]);
+      const ok = await cli(verify, ['--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=True', '--tlog', 'ignore', ...registryFlags(), ref]);
       expect(ok.code).toBe(0);
       expect(ok.stderr).toContain(`Verification for ${ref} --`);
       expect(JSON.parse(ok.stdout)).toEqual([
@@ -95,7 +95,7 @@ describe('cosign-style CLI commands (verify, sign, generate-key-pair)', () => {
         },
       ]);
 
-      const wrong = await cli(verify, ['--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=False', ...registryFlags(), `${registry.host}/${repoName}@${pushed.digest}`]);
+      const wrong = await cli(verify, ['--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=False', '--tlog', 'ignore', ...registryFlags(), `${registry.host}/${repoName}@${pushed.digest}`]);
       expect(wrong).toMatchObject({ code: 1, stdout: '' });
       expect(wrong.stderr).toContain('bundle-promoter: error: verification of');
       expect(wrong.stderr).toContain('missing or incorrect annotation');
@@ -107,7 +107,7 @@ describe('cosign-style CLI commands (verify, sign, generate-key-pair)', () => {
       const signed = await cli(sign, ['--key', join(dir, 'cosign.key'), '--new-bundle-format', '--password-stdin', '-a', 'stage=prod', ...registryFlags(), ref], { stdin: 'secret\n' });
       expect(signed.code).toBe(0);
       expect(await raw.findManifest(repoName, referrersTag(pushed.digest))).toBeDefined();
-      const ok = await cli(verify, ['--key', join(dir, 'cosign.pub'), '-a', 'stage=prod', ...registryFlags(), ref]);
+      const ok = await cli(verify, ['--key', join(dir, 'cosign.pub'), '-a', 'stage=prod', '--insecure-ignore-tlog', ...registryFlags(), ref]);
       expect(ok.code).toBe(0);
       expect(JSON.parse(ok.stdout)).toMatchObject([{ predicateType: 'https://sigstore.dev/cosign/sign/v1', subject: [{ digest: { sha256: pushed.digest.slice(7) }, annotations: { stage: 'prod' } }] }]);
     });
@@ -124,17 +124,32 @@ describe('cosign-style CLI commands (verify, sign, generate-key-pair)', () => {
 
     it('fails with "no signatures found" for an unsigned image', async () => {
       const { ref } = await image();
-      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), ...registryFlags(), ref]);
+      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), '--tlog', 'ignore', ...registryFlags(), ref]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('no signatures found');
     });
 
-    it('fails with tlog evidence missing under --tlog require', async () => {
+    it('when no --tlog is given, requires log evidence (as cosign) and says how to opt out', async () => {
       const { ref } = await image();
       await cli(sign, ['--key', join(dir, 'cosign.key'), ...registryFlags(), ref], { env: { COSIGN_PASSWORD: 'secret' } });
-      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), '--tlog', 'require', '--rekor-key', join(FIXTURE_DIR, 'ci-rekor.pub'), ...registryFlags(), ref]);
+      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), '--rekor-key', join(FIXTURE_DIR, 'ci-rekor.pub'), ...registryFlags(), ref]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('tlog evidence missing');
+      expect(r.stderr).toContain('--tlog ignore');
+    });
+
+    it('when no --tlog and no log key is given, refuses the command line naming --tlog ignore', async () => {
+      const { ref } = await image();
+      await cli(sign, ['--key', join(dir, 'cosign.key'), ...registryFlags(), ref], { env: { COSIGN_PASSWORD: 'secret' } });
+      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), ...registryFlags(), ref]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/required by default.*--tlog ignore/);
+    });
+
+    it('when --tlog if-present is given without a log key, refuses it', async () => {
+      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), '--tlog', 'if-present', ...registryFlags(), `${registry.host}/x:1`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--tlog if-present needs --trusted-root or --rekor-key');
     });
   });
 
@@ -164,14 +179,14 @@ describe('cosign-style CLI commands (verify, sign, generate-key-pair)', () => {
 
     it('exits 1 for a digest the repository does not hold', async () => {
       const { repoName } = await image();
-      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), ...registryFlags(), `${registry.host}/${repoName}@sha256:${'0'.repeat(64)}`]);
+      const r = await cli(verify, ['--key', join(dir, 'cosign.pub'), '--tlog', 'ignore', ...registryFlags(), `${registry.host}/${repoName}@sha256:${'0'.repeat(64)}`]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('[MANIFEST_NOT_FOUND]');
     });
 
     it('exits 1 for a garbage public key, naming the file', async () => {
       const { ref } = await image();
-      const r = await cli(verify, ['--key', join(dir, 'cosign.key'), ...registryFlags(), ref]);
+      const r = await cli(verify, ['--key', join(dir, 'cosign.key'), '--tlog', 'ignore', ...registryFlags(), ref]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(join(dir, 'cosign.key'));
     });

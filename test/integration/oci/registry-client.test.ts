@@ -90,7 +90,7 @@ describe('RegistryClient against docker-registry', () => {
       expect(await a.requestCount()).toBe(before + 1);
     });
 
-    it('copies a blob across registries in 3 requests, then finds it present in 1', async () => {
+    it('copies a blob across registries in 4 requests (a HEAD until a mount answered 201), finds it present in 1, then copies in 3', async () => {
       const client = clientFor([a, b]);
       const src = at(a, 'copy/src');
       const bytes = randomBytes(3 * 1024 * 1024 + 17);
@@ -100,12 +100,19 @@ describe('RegistryClient against docker-registry', () => {
 
       expect(await client.copyBlob(source, at(b, 'copy/dst'))).toBe('uploaded');
       expect((await a.requests()).slice(aBefore).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200']);
-      expect((await b.requests()).slice(bBefore).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 202', 'PUT 201']);
+      expect((await b.requests()).slice(bBefore).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 202', 'HEAD 404', 'PUT 201']);
       expect((await RawClient.for(b).getBlob('copy/dst', digest)).equals(bytes)).toBe(true);
 
       const bAgain = await b.requestCount();
       expect(await client.copyBlob(source, at(b, 'copy/dst'))).toBe('present');
       expect((await b.requests()).slice(bAgain).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 201']);
+
+      // b has now answered a mount with 201: its 202 means "absent", no HEAD needed.
+      const other = randomBytes(1000);
+      const pushed = await client.pushBlob(src, other);
+      const bNew = await b.requestCount();
+      expect(await client.copyBlob({ repo: src, descriptor: { mediaType: MediaTypes.ociLayerGzip, digest: pushed.digest, size: other.length } }, at(b, 'copy/dst'))).toBe('uploaded');
+      expect((await b.requests()).slice(bNew).map((r) => `${r.method} ${r.status}`)).toEqual(['POST 202', 'PUT 201']);
     });
 
     it('mounts a blob within one registry with a single POST', async () => {

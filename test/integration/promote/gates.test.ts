@@ -42,8 +42,8 @@ describe('promotion gates (the seed workflow: sign → promote → verify)', () 
     await fx.pushBundle('dev/app', { images: [image.ref], tag: 'v1' });
     bundleRef = `${src.host}/dev/app:v1`;
     expect((await cli(['generate-key-pair', '--output-key-prefix', join(dir, 'cosign')], env)).code).toBe(0);
-    await writeFile(join(dir, 'tested.yaml'), 'authorities:\n  - keys: [cosign.pub]\nannotations:\n  e2e-tests-passed: "True"\n');
-    await writeFile(join(dir, 'all.yaml'), 'authorities:\n  - keys: [cosign.pub]\nscope: all\n');
+    await writeFile(join(dir, 'tested.yaml'), 'authorities:\n  - keys: [cosign.pub]\n    tlog: ignore\nannotations:\n  e2e-tests-passed: "True"\n');
+    await writeFile(join(dir, 'all.yaml'), 'authorities:\n  - keys: [cosign.pub]\n    tlog: ignore\nscope: all\n');
   });
   afterAll(async () => {
     await Promise.all([src?.stop(), dst?.stop()]);
@@ -72,12 +72,12 @@ describe('promotion gates (the seed workflow: sign → promote → verify)', () 
       expect(result.verification.target[0].passed).toBe(true);
       expect(await tags('prod/app')).toContain('v1');
 
-      const verified = await cli(['verify', '--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=True', ...insecure(), `${dst.host}/prod/app:v1`]);
+      const verified = await cli(['verify', '--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=True', '--tlog', 'ignore', ...insecure(), `${dst.host}/prod/app:v1`]);
       expect(verified.code).toBe(0);
       const payloads = JSON.parse(verified.stdout) as { optional: Record<string, string> | null }[];
       expect(payloads.some((p) => p.optional?.['e2e-tests-passed'] === 'True')).toBe(true);
 
-      const wrong = await cli(['verify', '--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=true', ...insecure(), `${dst.host}/prod/app:v1`]);
+      const wrong = await cli(['verify', '--key', join(dir, 'cosign.pub'), '-a', 'e2e-tests-passed=true', '--tlog', 'ignore', ...insecure(), `${dst.host}/prod/app:v1`]);
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toContain('missing or incorrect annotation');
     });
@@ -108,6 +108,63 @@ describe('promotion gates (the seed workflow: sign → promote → verify)', () 
       const r = await copy('prod/all', 'all.yaml');
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).verification.target).toHaveLength(2);
+    });
+  });
+
+  describe('when the policy has separate rules for the bundle and its images (two keys)', () => {
+    let twoRef: string;
+    let twoBundle: string;
+    let twoImage: string;
+    const copyTwo = (repo: string) => cli(['copy', '-b', twoRef, '--to-repo', `${dst.host}/${repo}`, '--cosign-signatures', '--policy', join(dir, 'two-keys.yaml'), '--json', ...insecure()], env);
+    const signWith = (key: 'release' | 'build', ref: string, ...extra: string[]) => cli(['sign', '--key', join(dir, `${key}.key`), ...extra, ...insecure(), ref], env);
+
+    beforeAll(async () => {
+      const fx = new Fixtures(RawClient.for(src));
+      const image = await fx.pushImage('dev/two-img', { layers: [await randomLayer(512, 'two-keys')] });
+      twoImage = image.digest;
+      const bundle = await fx.pushBundle('dev/two', { images: [image.ref], tag: 'v1' });
+      twoBundle = bundle.digest;
+      twoRef = `${src.host}/dev/two:v1`;
+      expect((await cli(['generate-key-pair', '--output-key-prefix', join(dir, 'release')], env)).code).toBe(0);
+      expect((await cli(['generate-key-pair', '--output-key-prefix', join(dir, 'build')], env)).code).toBe(0);
+      await writeFile(join(dir, 'two-keys.yaml'), [
+        'scope: all',
+        'bundle:',
+        '  authorities: [{name: release, keys: [release.pub], tlog: ignore}]',
+        '  annotations: {e2e-tests-passed: "True"}',
+        'images:',
+        `  - match: "${src.host}/dev/*"`,
+        '    authorities: [{name: build, keys: [build.pub], tlog: ignore}]',
+        '',
+      ].join('\n'));
+    });
+
+    it('fails a bundle signed by the image key and an image signed by the bundle key', async () => {
+      expect((await signWith('build', `${src.host}/dev/two@${twoBundle}`, '-a', 'e2e-tests-passed=True')).code).toBe(0);
+      expect((await signWith('release', `${src.host}/dev/two-img@${twoImage}`)).code).toBe(0);
+      const r = await copyTwo('prod/two-a');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/\[VERIFICATION_FAILED\].*source/);
+      expect(r.stderr).toContain(twoBundle);
+      expect(r.stderr).toContain(twoImage);
+      expect(await tags('prod/two-a')).toEqual([]);
+    });
+
+    it('still fails while the image lacks the image key, once the bundle has the bundle key and annotation', async () => {
+      expect((await signWith('release', `${src.host}/dev/two@${twoBundle}`, '-a', 'e2e-tests-passed=True')).code).toBe(0);
+      const r = await copyTwo('prod/two-b');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(twoImage);
+      expect(r.stderr).not.toContain(twoBundle);
+    });
+
+    it('passes only when the image is signed by the image key and the bundle by the bundle key with the annotation', async () => {
+      expect((await signWith('build', `${src.host}/dev/two-img@${twoImage}`)).code).toBe(0);
+      const r = await copyTwo('prod/two-c');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const result = JSON.parse(r.stdout) as { verification: { target: { digest: string; passed: boolean }[] } };
+      expect(result.verification.target.map((v) => [v.digest, v.passed]).sort()).toEqual([[twoBundle, true], [twoImage, true]].sort());
     });
   });
 });

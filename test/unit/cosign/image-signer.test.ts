@@ -62,7 +62,7 @@ describe('ImageSigner', () => {
       );
       const config = JSON.parse((await reg.readBlob(repo, doc.config.digest, 1 << 20)).toString()) as { rootfs: { diff_ids: string[] } };
       expect(config.rootfs.diff_ids).toEqual([layer.digest]);
-      const policy = await loadPolicy({ authorities: [{ keys: [pem] }] }, { baseDir: FIXTURE_DIR });
+      const policy = await loadPolicy({ authorities: [{ keys: [pem], tlog: 'ignore' }] }, { baseDir: FIXTURE_DIR });
       expect((await verifier.verify({ repo, digest: image }, policy)).passed).toBe(true);
     });
   });
@@ -87,7 +87,7 @@ describe('ImageSigner', () => {
       const config = JSON.parse((await reg.readBlob(repo, doc.config.digest, 1 << 20)).toString()) as { history: unknown[]; rootfs: { diff_ids: string[] } };
       expect(config.history).toHaveLength(2);
       expect(config.rootfs.diff_ids).toEqual(doc.layers.map((l) => l.digest));
-      const policy = await loadPolicy({ authorities: [{ keys: [pem] }], annotations: { 'e2e-tests-passed': 'True' } }, { baseDir: FIXTURE_DIR });
+      const policy = await loadPolicy({ authorities: [{ keys: [pem], tlog: 'ignore' }], annotations: { 'e2e-tests-passed': 'True' } }, { baseDir: FIXTURE_DIR });
       expect((await verifier.verify({ repo, digest: image }, policy)).passed).toBe(true);
     });
 
@@ -115,7 +115,7 @@ describe('ImageSigner', () => {
       const key = parsePrivateKey(fixtureText('cosign-keys_test.sigstore-hello.key'), 'hello', 'cosign.key');
       await signer.sign({ repo, digest: image }, key);
       const pem = `-----BEGIN PUBLIC KEY-----\n${key.publicKey.spki.toString('base64')}\n-----END PUBLIC KEY-----\n`;
-      const policy = await loadPolicy({ authorities: [{ keys: [pem] }] }, { baseDir: FIXTURE_DIR });
+      const policy = await loadPolicy({ authorities: [{ keys: [pem], tlog: 'ignore' }] }, { baseDir: FIXTURE_DIR });
       expect((await verifier.verify({ repo, digest: image }, policy)).passed).toBe(true);
     });
   });
@@ -146,7 +146,7 @@ describe('ImageSigner', () => {
       expect(index.manifests.map((m) => m.digest)).toEqual([first.manifestDigest, second.manifestDigest].sort());
       expect(index.manifests.every((m) => m.artifactType === 'application/vnd.dev.sigstore.bundle.v0.3+json')).toBe(true);
 
-      const policy = await loadPolicy({ authorities: [{ name: 'k', keys: [pem] }], annotations: { 'e2e-tests-passed': 'True' } }, { baseDir: FIXTURE_DIR });
+      const policy = await loadPolicy({ authorities: [{ name: 'k', keys: [pem], tlog: 'ignore' }], annotations: { 'e2e-tests-passed': 'True' } }, { baseDir: FIXTURE_DIR });
       const r = await verifier.verify({ repo, digest: image }, policy);
       expect(r.passed).toBe(true);
       expect(r.signatures.filter((s) => s.format === 'bundle').map((s) => [s.source, s.passed, s.reason])).toEqual(

@@ -1,12 +1,12 @@
 import { createHash, verify } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPolicy, parsePublicKey, serializeSimpleSigningPayload, verifySimpleSigningLayer, type Policy, type PolicyDocument } from '../../../src/cosign/index.js';
 import { verifyRawSignature } from '../../../src/cosign/raw-signature.js';
 import { parseRekorBundle, verifyRekorBundle, verifySet } from '../../../src/cosign/rekor-bundle.js';
 import { checkBundle, legacyLayerToBundleJson, parseSigstoreBundle } from '../../../src/cosign/sigstore-verification.js';
 import { loadTrustRoot, rekorKeyTrustRoot } from '../../../src/cosign/trust-root.js';
-import { FIXTURE_DIR, SHARED_FIXTURE_DIR, fixture, fixtureText, sigstoreJsonLayer } from './fixture-files.js';
+import { FIXTURE_DIR, FIXTURE_SHA256, fixture, fixtureText, sigstoreJsonLayer } from './fixture-files.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const repo = { registry: '192.168.64.2:5000', repository: 'cosign-signed-single-sample' };
@@ -20,12 +20,10 @@ async function policy(doc: Partial<PolicyDocument> & { authorities: PolicyDocume
 }
 
 describe('cosign fixtures', () => {
-  describe('when the shared fixture directory is present', () => {
-    it.skipIf(!existsSync(SHARED_FIXTURE_DIR))('holds byte-identical copies in test/fixtures/cosign', () => {
-      for (const name of readdirSync(SHARED_FIXTURE_DIR)) {
-        expect(readFileSync(`${FIXTURE_DIR}${name}`).equals(readFileSync(`${SHARED_FIXTURE_DIR}/${name}`)), name).toBe(true);
-      }
-    });
+  it('test/fixtures/cosign holds exactly the pinned upstream copies (README.md aside), byte for byte', () => {
+    const names = readdirSync(FIXTURE_DIR).filter((n) => n !== 'README.md').sort();
+    expect(names).toEqual(Object.keys(FIXTURE_SHA256).sort());
+    for (const name of names) expect(sha256(fixture(name)), name).toBe(FIXTURE_SHA256[name]);
   });
 });
 
@@ -100,30 +98,39 @@ describe('legacy signature #4 + #5 (key-only, no tlog)', () => {
     });
   });
 
-  describe('with our default policy (tlog: if-present)', () => {
-    // Decision (docs/verification.md#transparency-log-evidence-tlog): deliberately more lenient than cosign's offline default.
-    it('passes, because absent evidence is allowed', async () => {
-      const p = await policy({ authorities: [{ keys: [KEY1] }] });
+  describe('with the default tlog mode (require) and a Rekor key', () => {
+    // Decision (docs/verification.md#transparency-log): as strict as `cosign verify --key`; the evidence
+    // annotation is unsigned, so a lenient default would let a registry writer strip it.
+    it('is rejected because there is no tlog evidence', async () => {
+      const p = await policy({ authorities: [{ keys: [KEY1], rekorKeys: [REKOR] }] });
+      expect(p.authorities[0]?.tlog).toBe('require');
       const v = verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: p });
-      expect(v.passed).toBe(true);
+      expect(v).toMatchObject({ passed: false, reason: 'tlog evidence missing' });
+    });
+  });
+
+  describe('with an explicit tlog: if-present and a Rekor key', () => {
+    it('passes, because absent evidence is allowed when asked for', async () => {
+      const p = await policy({ authorities: [{ keys: [KEY1], tlog: 'if-present', rekorKeys: [REKOR] }] });
+      expect(verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: p }).passed).toBe(true);
     });
   });
 
   describe('with the opt-in docker-reference check', () => {
     it('passes an exact match and fails after relocation', async () => {
-      const exact = await policy({ authorities: [{ keys: [KEY1] }], dockerReference: 'exact' });
+      const exact = await policy({ authorities: [{ keys: [KEY1], tlog: 'ignore' }], dockerReference: 'exact' });
       expect(verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: exact }).passed).toBe(true);
       const moved = { registry: 'prod.example.com', repository: 'cosign-signed-single-sample' };
       const v = verifySimpleSigningLayer(layer.payload, layer.annotations, { repo: moved, digest: manifestDigest, policy: exact });
       expect(v.reason).toBe('untrusted identity');
-      const byRepo = await policy({ authorities: [{ keys: [KEY1] }], dockerReference: { match: 'repository', reference: '192.168.64.2:5000/cosign-signed-single-sample:v1' } });
+      const byRepo = await policy({ authorities: [{ keys: [KEY1], tlog: 'ignore' }], dockerReference: { match: 'repository', reference: '192.168.64.2:5000/cosign-signed-single-sample:v1' } });
       expect(verifySimpleSigningLayer(layer.payload, layer.annotations, { repo: moved, digest: manifestDigest, policy: byRepo }).passed).toBe(true);
     });
   });
 
   describe('with the opt-in type check', () => {
     it('passes cosign container image signatures', async () => {
-      const p = await policy({ authorities: [{ keys: [KEY1] }], checkType: true });
+      const p = await policy({ authorities: [{ keys: [KEY1], tlog: 'ignore' }], checkType: true });
       expect(verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: p }).passed).toBe(true);
     });
   });
@@ -232,9 +239,9 @@ describe('legacy signature #6 + #7 (key-based, Rekor SET)', () => {
       const p = await policy({ authorities: [{ keys: [KEY1], tlog: 'require', rekorKeys: [REKOR] }] });
       expect(verifySimpleSigningLayer(layer.payload, layer.annotations, { repo: rekorRepo, digest: manifestDigest, policy: p }).reason).toBe('signature invalid');
     });
-    it('fails as invalid tlog evidence when present evidence cannot be checked (if-present, no log keys)', async () => {
-      const p = await policy({ authorities: [{ keys: [KEY2] }] });
-      expect(verifySimpleSigningLayer(layer.payload, layer.annotations, { repo: rekorRepo, digest: manifestDigest, policy: p }).reason).toBe('tlog evidence invalid');
+    it('cannot be checked without log keys: neither the default nor if-present loads without them', async () => {
+      await expect(policy({ authorities: [{ keys: [KEY2] }] })).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringContaining('tlog: ignore') });
+      await expect(policy({ authorities: [{ keys: [KEY2], tlog: 'if-present' }] })).rejects.toMatchObject({ code: 'POLICY_INVALID' });
     });
     it('fails as invalid tlog evidence when the SET was tampered with', async () => {
       const p = await policy({ authorities: [{ keys: [KEY2], tlog: 'if-present', rekorKeys: [REKOR] }] });

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
-import { ImageSigner, loadPolicy, parsePrivateKey, SignatureVerifier, type Policy, type PolicyDocument, type SigningKey } from '../../../src/cosign/index.js';
+import { ImageSigner, loadPolicy, parsePrivateKey, parsePublicKey, SignatureVerifier, type Policy, type PolicyDocument, type SigningKey } from '../../../src/cosign/index.js';
 import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
 import { serializeImageManifest } from '../../../src/oci/index.js';
 import { FIXTURE_DIR, fixture, sigstoreJsonLayer } from './fixture-files.js';
@@ -21,7 +21,9 @@ function newKey(): { key: SigningKey; pem: string } {
 }
 
 function policyFor(doc: Partial<PolicyDocument> & { authorities: PolicyDocument['authorities'] }): Promise<Policy> {
-  return loadPolicy(doc, { baseDir: FIXTURE_DIR });
+  // These keys sign without a transparency log: say so, as the policy must (tlog defaults to require).
+  const authorities = (doc.authorities ?? []).map((a) => (a.tlog !== undefined || a.trustedRoot !== undefined || a.rekorKeys !== undefined || a.keyless !== undefined ? a : { ...a, tlog: 'ignore' as const }));
+  return loadPolicy({ ...doc, authorities }, { baseDir: FIXTURE_DIR });
 }
 
 /** Writes a `.sig` image with these raw layers (payload blobs planted as given). */
@@ -37,18 +39,27 @@ function plantSigImage(reg: MemoryRegistry, at: typeof repo, digest: string, lay
   reg.plantManifest(at, OCI_MANIFEST, m, `sha256-${digest.slice(7)}.sig`);
 }
 
+/** A memory registry whose blob reads can be held (to stall a verification or count reads in flight). */
+class GatedRegistry extends MemoryRegistry {
+  gate: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  override async readBlob(repo: Parameters<MemoryRegistry['readBlob']>[0], digest: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+    if (this.gate !== undefined) await this.gate(signal);
+    return super.readBlob(repo, digest, maxBytes);
+  }
+}
+
 function payloadFor(digest: string, optional: string = 'null'): Buffer {
   return Buffer.from(`{"critical":{"identity":{"docker-reference":"registry.example.com/team/app"},"image":{"docker-manifest-digest":"${digest}"},"type":"cosign container image signature"},"optional":${optional}}`);
 }
 
 describe('SignatureVerifier', () => {
-  let reg: MemoryRegistry;
+  let reg: GatedRegistry;
   let verifier: SignatureVerifier;
   let signer: ImageSigner;
   let image: string;
 
   beforeEach(() => {
-    reg = new MemoryRegistry();
+    reg = new GatedRegistry();
     verifier = new SignatureVerifier({ registry: reg, log: silentLogger() });
     signer = new ImageSigner({ registry: reg, log: silentLogger() });
     image = reg.plantManifest(repo, OCI_MANIFEST, Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}'));
@@ -90,6 +101,7 @@ describe('SignatureVerifier', () => {
       expect(r.reasons).toEqual(['signature invalid']);
       expect(r.signatures).toHaveLength(1);
       expect(r.signatures[0]?.detail).toMatch(/1001 layers/);
+      expect(r.signatures[0]?.limit).toBe('SIG_TOO_MANY_LAYERS');
       expect(reg.blobReads).toEqual([]);
     });
 
@@ -100,6 +112,7 @@ describe('SignatureVerifier', () => {
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
       expect(r.passed).toBe(false);
       expect(r.signatures[0]?.detail).toMatch(/209715200 bytes exceeds the limit/);
+      expect(r.signatures[0]?.limit).toBe('SIG_PAYLOAD_TOO_LARGE');
       expect(reg.blobReads).toEqual([]);
     });
 
@@ -164,6 +177,91 @@ describe('SignatureVerifier', () => {
     });
   });
 
+  describe('when a hostile artifact asks for unbounded work', () => {
+    const IN_TOTO = 'application/vnd.in-toto+json';
+    const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+    /** A referrer holding `bundle` (its descriptor may claim another `size`) and the fallback index naming it. */
+    function plantBundle(bundle: Buffer, size = bundle.length): void {
+      const d = digestOf(bundle);
+      reg.plantBlob(repo, d, bundle);
+      const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: BUNDLE_TYPE, config: { mediaType: 'application/vnd.oci.empty.v1+json', size: 2, digest: digestOf(Buffer.from('{}')) }, layers: [{ mediaType: BUNDLE_TYPE, size, digest: d }], subject: { mediaType: OCI_MANIFEST, size: 10, digest: image } }));
+      const md = reg.plantManifest(repo, OCI_MANIFEST, m);
+      reg.plantManifest(repo, 'application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: md, size: m.length, artifactType: BUNDLE_TYPE }] })), `sha256-${image.slice(7)}`);
+    }
+
+    function statementFor(digest: string, predicateType = 'https://sigstore.dev/cosign/sign/v1'): Buffer {
+      return Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType, predicate: {} }));
+    }
+
+    function dsseSig(key: SigningKey, body: Buffer): string {
+      return sign('sha256', Buffer.concat([Buffer.from(`DSSEv1 ${IN_TOTO.length} ${IN_TOTO} ${body.length} `), body]), key.privateKey).toString('base64');
+    }
+
+    it('refuses a sigstore bundle with 33 tlog entries before the library sees it', async () => {
+      const { key, pem } = newKey();
+      const body = statementFor(image);
+      const entry = { logIndex: '1', logId: { keyId: 'AAAA' }, kindVersion: { kind: 'dsse', version: '0.0.1' }, integratedTime: '1', inclusionPromise: { signedEntryTimestamp: 'AAAA' }, canonicalizedBody: 'AAAA' };
+      plantBundle(Buffer.from(JSON.stringify({ mediaType: BUNDLE_TYPE, verificationMaterial: { publicKey: { hint: '' }, tlogEntries: Array.from({ length: 33 }, () => entry) }, dsseEnvelope: { payload: body.toString('base64'), payloadType: IN_TOTO, signatures: [{ keyid: '', sig: dsseSig(key, body) }] } })));
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem], rekorKeys: ['ci-rekor.pub'] }] }));
+      expect(r).toMatchObject({ passed: false, reasons: ['signature invalid'] });
+      expect(r.signatures[0]).toMatchObject({ limit: 'SIG_TOO_MANY_TLOG_ENTRIES', detail: expect.stringContaining('33 transparency-log entries') });
+    });
+
+    it('refuses a sigstore bundle over 10 MiB before downloading it', async () => {
+      const { pem } = newKey();
+      plantBundle(Buffer.from('{}'), 11 * 1024 * 1024);
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.signatures[0]).toMatchObject({ passed: false, limit: 'SIG_BUNDLE_TOO_LARGE' });
+      expect(reg.blobReads).toEqual([]);
+    });
+
+    it('rejects a .att layer with 20 000 DSSE signatures in well under a second of CPU', async () => {
+      const keys = [newKey(), newKey(), newKey()];
+      const stranger = newKey();
+      const body = statementFor(image, 'https://slsa.dev/provenance/v1');
+      const sig = dsseSig(stranger.key, body);
+      const env = Buffer.from(JSON.stringify({ payloadType: IN_TOTO, payload: body.toString('base64'), signatures: Array.from({ length: 20_000 }, () => ({ keyid: '', sig })) }));
+      const d = digestOf(env);
+      reg.plantBlob(repo, d, env);
+      const config = signatureConfigBytes([d]);
+      reg.plantBlob(repo, digestOf(config), config);
+      reg.plantManifest(repo, OCI_MANIFEST, serializeImageManifest({ mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: digestOf(config) }, layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', size: env.length, digest: d, annotations: { [SIG]: '' } }] }), `sha256-${image.slice(7)}.att`);
+      const policy = await policyFor({ authorities: keys.map((k, i) => ({ name: `k${i}`, keys: [k.pem] })), attestations: [{ predicateType: 'https://slsa.dev/provenance/v1' }] });
+      const before = process.cpuUsage();
+      const r = await verifier.verify({ repo, digest: image }, policy);
+      const cpu = process.cpuUsage(before);
+      expect(r.signatures.find((c) => c.format === 'legacy-attestation')).toMatchObject({ passed: false, limit: 'SIG_TOO_MANY_DSSE_SIGNATURES' });
+      expect((cpu.user + cpu.system) / 1000).toBeLessThan(300);
+    });
+
+    it('throws REGISTRY_TIMEOUT [SIG_DEADLINE_EXCEEDED] when one artifact takes longer than its deadline', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      reg.gate = (signal) => new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      const slow = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { deadlineMs: 100 } });
+      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject({ code: 'REGISTRY_TIMEOUT', message: expect.stringContaining('[SIG_DEADLINE_EXCEEDED]') });
+    });
+
+    it('runs signature checks of parallel verifications through one bounded pool', async () => {
+      const { key, pem } = newKey();
+      for (const a of ['1', '2', '3', '4', '5', '6']) await signer.sign({ repo, digest: image }, key, { annotations: { a } });
+      let inFlight = 0;
+      let most = 0;
+      reg.gate = async () => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight -= 1;
+      };
+      const pooled = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { concurrency: 2 } });
+      const policy = await policyFor({ authorities: [{ keys: [pem] }] });
+      const results = await Promise.all([1, 2, 3].map(() => pooled.verify({ repo, digest: image }, policy)));
+      expect(results.every((r) => r.passed)).toBe(true);
+      expect(most).toBe(2);
+    });
+  });
+
   describe('when a .sig image was copied from another digest', () => {
     it('rejects it as a digest mismatch', async () => {
       const { key, pem } = newKey();
@@ -188,6 +286,27 @@ describe('SignatureVerifier', () => {
       const two = await verifier.verify({ repo, digest: image }, policy);
       expect(two).toMatchObject({ passed: true, authoritiesPassed: ['a', 'b'], reasons: [] });
       expect(two.signatures.map((s) => s.format).sort()).toEqual(['bundle', 'legacy']);
+    });
+
+    it('when two authorities list the same key, one signature does not satisfy threshold 2', async () => {
+      const a = newKey();
+      const policy = await policyFor({ authorities: [{ name: 'build', keys: [a.pem] }, { name: 'qa', keys: [a.pem] }], threshold: 2 });
+      await signer.sign({ repo, digest: image }, a.key);
+      await signer.sign({ repo, digest: image }, a.key, { newBundleFormat: true });
+      const r = await verifier.verify({ repo, digest: image }, policy);
+      expect(r).toMatchObject({ passed: false, authoritiesPassed: ['build', 'qa'], signersCounted: 1 });
+      expect(new Set(r.signatures.map((s) => s.signer))).toEqual(new Set([`key:${parsePublicKey(a.pem, 'a').keyId}`]));
+    });
+
+    it('when distinct signers can each be matched to their own authority, counts both', async () => {
+      const a = newKey();
+      const b = newKey();
+      // build trusts a or b, qa trusts b only: a → build, b → qa.
+      const policy = await policyFor({ authorities: [{ name: 'build', keys: [b.pem, a.pem] }, { name: 'qa', keys: [b.pem] }], threshold: 2 });
+      await signer.sign({ repo, digest: image }, b.key);
+      expect(await verifier.verify({ repo, digest: image }, policy)).toMatchObject({ passed: false, signersCounted: 1 });
+      await signer.sign({ repo, digest: image }, a.key);
+      expect(await verifier.verify({ repo, digest: image }, policy)).toMatchObject({ passed: true, signersCounted: 2 });
     });
 
     it('counts one authority once even with many signatures', async () => {

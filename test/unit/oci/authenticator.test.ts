@@ -3,7 +3,7 @@ import { isPromoteError } from '../../../src/errors.js';
 import { Authenticator, type TokenFetch } from '../../../src/oci/authenticator.js';
 import { staticKeychain, type Credential } from '../../../src/oci/index.js';
 
-const BEARER = { scheme: 'bearer', realm: 'https://auth.example/token', service: 'svc', scopes: [] } as const;
+const BEARER = { scheme: 'bearer', realm: 'https://auth.r.example/token', service: 'svc', scopes: [] } as const;
 
 interface Seen {
   url: URL;
@@ -137,6 +137,39 @@ describe('Authenticator', () => {
       expect(isPromoteError(e, 'REGISTRY_UNAUTHORIZED')).toBe(true);
       expect(String((e as Error).message)).toContain('r.example');
       expect(String((e as Error).message)).not.toContain('s3cret-pw');
+    });
+  });
+
+  describe('when the token server has no OAuth2 POST (404)', () => {
+    it('falls back to GET with the identity token as the <token> password', async () => {
+      const { auth, seen } = setup({ credential: { identityToken: 'refresh-me' }, answer: (n) => (n === 1 ? { status: 404, body: {} } : { status: 200, body: { token: 'g' } }) });
+      auth.learn('r.example', BEARER);
+      expect(await auth.authorization('r.example', ['repository:a:pull'])).toBe('Bearer g');
+      expect(seen.map((s) => s.method)).toEqual(['POST', 'GET']);
+      expect(seen[1]?.url.searchParams.getAll('scope')).toEqual(['repository:a:pull']);
+      expect(seen[1]?.headers['authorization']).toBe(`Basic ${Buffer.from('<token>:refresh-me').toString('base64')}`);
+    });
+  });
+
+  describe('when the realm is on another host', () => {
+    it('sends credentials over HTTPS within the registry domain, to its own host, and nowhere else', async () => {
+      const basic = `Basic ${Buffer.from('u:p').toString('base64')}`;
+      const cases: [string, string, string | undefined][] = [
+        ['registry-1.docker.io', 'https://auth.docker.io/token', basic],
+        ['index.docker.io', 'https://auth.docker.io/token', basic],
+        ['127.0.0.1:5000', 'http://127.0.0.1:5001/token', basic],
+        ['r.example', 'http://auth.r.example/token', undefined],
+        ['r.example', 'https://evil.example.net/token', undefined],
+        ['10.0.0.1:5000', 'https://10.0.0.2/token', undefined],
+        ['registry.example.co.uk', 'https://auth.example.co.uk/token', basic],
+        ['registry.example.co.uk', 'https://auth.other.co.uk/token', undefined],
+      ];
+      for (const [registry, realm, expected] of cases) {
+        const { auth, seen } = setup({ credential: { username: 'u', password: 'p' } });
+        auth.learn(registry, { ...BEARER, realm });
+        await auth.authorization(registry, ['repository:a:pull']);
+        expect([registry, realm, seen[0]?.headers['authorization']]).toEqual([registry, realm, expected]);
+      }
     });
   });
 });

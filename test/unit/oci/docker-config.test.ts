@@ -121,3 +121,15 @@ describe('staticKeychain and chainKeychains', () => {
     expect(await kc.resolve('ghcr.io')).toEqual({ registryToken: 'rt' });
   });
 });
+
+describe('DockerConfigKeychain.forget', () => {
+  it('when the config file was rewritten (docker login again), reads it afresh on the next resolve', async () => {
+    const auth = (p: string) => ({ auths: { 'r.example': { auth: Buffer.from(`u:${p}`).toString('base64') } } });
+    const keychain = await config(auth('old'));
+    expect(await keychain.resolve('r.example')).toEqual({ username: 'u', password: 'old' });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(auth('new')));
+    expect(await keychain.resolve('r.example')).toEqual({ username: 'u', password: 'old' });
+    chainKeychains(keychain).forget?.('r.example');
+    expect(await keychain.resolve('r.example')).toEqual({ username: 'u', password: 'new' });
+  });
+});

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** One request as the fake saw it. */
@@ -28,6 +29,8 @@ export interface FakeRegistryOptions {
   refuseScopesFor?: readonly string[];
   /** Token server: refuse a token combining push elsewhere with pull on these repositories (a refused mount scope). */
   refuseMountFrom?: readonly string[];
+  /** Serve HTTPS with this key pair (PEM); `requestCert` also asks clients for a certificate signed by `ca`. */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; requestCert?: boolean };
 }
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -49,7 +52,11 @@ export class FakeRegistry {
 
   private constructor(options: FakeRegistryOptions) {
     this.#options = options;
-    this.#server = createServer((req, res) => void this.#handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.#handle(req, res);
+    const { tls } = options;
+    this.#server = tls === undefined
+      ? createServer(handler)
+      : createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined && { ca: tls.ca }), requestCert: tls.requestCert === true, rejectUnauthorized: tls.requestCert === true }, handler);
   }
 
   static async start(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
@@ -61,7 +68,7 @@ export class FakeRegistry {
   }
 
   get url(): string {
-    return `http://${this.host}`;
+    return `${this.#options.tls === undefined ? 'http' : 'https'}://${this.host}`;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { rejectionOf } from '../../support/failure.js';
+import { eventually } from '../../support/eventually.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -43,6 +44,21 @@ function client(hosts: readonly string[], options: RegistryClientOptions = {}): 
 
 function repo(f: FakeRegistry, name: string): Repository {
   return { registry: f.host, repository: name };
+}
+
+/**
+ * Makes `f` serve blob `key` as `bytes`: the first `head` bytes at once, the rest only when `ready()` holds
+ * (polled, 10 s deadline). A test can so be sure a streamed copy is mid-upload when the source's tail arrives.
+ */
+function serveHoldingTail(f: FakeRegistry, key: string, bytes: Buffer, head: number, ready: () => boolean): void {
+  f.hook = async (req, res, seen) => {
+    if (req.method !== 'GET' || `${seen.path.split('/')[2]}@${seen.path.split('/').at(-1)}` !== key) return false;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+    res.write(bytes.subarray(0, head));
+    await eventually('the upload to be under way', () => ready(), { timeoutMs: 10_000, intervalMs: 5 });
+    res.end(bytes.subarray(head));
+    return true;
+  };
 }
 
 
@@ -286,7 +302,7 @@ describe('RegistryClient', () => {
   });
 
   describe('when copying a blob between registries', () => {
-    it('costs POST + GET + PUT for a new blob and one POST when present', async () => {
+    it('costs POST + HEAD + GET + PUT for a new blob until a self-mount answered 201, then POST + GET + PUT; one POST when present', async () => {
       const src = await fake();
       const dst = await fake();
       const bytes = randomBytes(200_000);
@@ -295,7 +311,7 @@ describe('RegistryClient', () => {
       const source = { repo: repo(src, 'src/app'), descriptor: { mediaType: MediaTypes.ociLayerGzip, digest, size: bytes.length } };
       expect(await c.copyBlob(source, repo(dst, 'dst/app'))).toBe('uploaded');
       expect(dst.blobs.get(`dst/app@${digest}`)?.equals(bytes)).toBe(true);
-      expect(c.stats.requests).toBe(3);
+      expect(c.stats.requests).toBe(4);
       const post = dst.requests('POST')[0];
       expect(post?.query.get('mount')).toBe(digest);
       expect(post?.query.get('from')).toBe('dst/app');
@@ -305,7 +321,14 @@ describe('RegistryClient', () => {
       expect(put?.query.get('digest')).toBe(digest);
 
       expect(await c.copyBlob(source, repo(dst, 'dst/app'))).toBe('present');
-      expect(c.stats.requests).toBe(4);
+      expect(c.stats.requests).toBe(5);
+
+      const other = randomBytes(1000);
+      const otherDigest = src.putBlob('src/app', other);
+      const next = { repo: repo(src, 'src/app'), descriptor: { mediaType: MediaTypes.ociLayerGzip, digest: otherDigest, size: other.length } };
+      expect(await c.copyBlob(next, repo(dst, 'dst/app'))).toBe('uploaded');
+      expect(c.stats.requests).toBe(8);
+      expect(dst.requests('HEAD')).toHaveLength(1);
     });
 
     it('aborts the PUT when the source serves wrong bytes, so the registry never commits them', async () => {
@@ -313,19 +336,21 @@ describe('RegistryClient', () => {
       const dst = await fake();
       const good = randomBytes(300_000);
       const digest = digestOf(good);
-      src.blobs.set(`app@${digest}`, randomBytes(good.length)); // same size, wrong content
+      // Right bytes first, then a wrong tail held back until the PUT is under way: the mismatch is found mid-upload
+      // on every run, however loaded the machine (the guard this replaces skipped the check when it was not).
+      const bad = Buffer.concat([good.subarray(0, 200_000), randomBytes(good.length - 200_000)]);
+      serveHoldingTail(src, `app@${digest}`, bad, 200_000, () => (dst.requests('PUT')[0]?.bodyBytes ?? 0) > 0);
       const c = client([src.host, dst.host]);
       const e = await rejectionOf(c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: 'x', digest, size: good.length } }, repo(dst, 'app')));
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(digest);
       expect(e.message).toContain(`${src.host}/app`);
-      // Under load the mismatch can be found before the PUT even reaches the server; if it did, it was cut short.
       const put = dst.requests('PUT')[0];
-      if (put !== undefined) {
-        await put.settled;
-        expect(put.complete).toBe(false);
-        expect(put.bodyBytes).toBeLessThan(good.length);
-      }
+      expect(put, 'the PUT reached the target before the mismatch').toBeDefined();
+      await put!.settled;
+      expect(put!.bodyBytes).toBeGreaterThan(0);
+      expect(put!.complete).toBe(false);
+      expect(put!.bodyBytes).toBeLessThan(good.length);
       expect(dst.blobs.size).toBe(0);
       expect(dst.requests('POST')).toHaveLength(1); // a mismatch is not retried
     });
@@ -335,15 +360,15 @@ describe('RegistryClient', () => {
       const dst = await fake();
       const bytes = randomBytes(300_000); // several chunks, so that the PUT is under way when the source ends
       const digest = src.putBlob('app', bytes);
+      serveHoldingTail(src, `app@${digest}`, bytes, 200_000, () => (dst.requests('PUT')[0]?.bodyBytes ?? 0) > 0);
       const c = client([src.host, dst.host]);
       const e = await rejectionOf(c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: 'x', digest, size: bytes.length + 10 } }, repo(dst, 'app')));
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(`got ${bytes.length} bytes, expected ${bytes.length + 10}`);
       const put = dst.requests('PUT')[0];
-      if (put !== undefined) {
-        await put.settled;
-        expect(put.complete).toBe(false);
-      }
+      expect(put, 'the PUT reached the target before the short source ended').toBeDefined();
+      await put!.settled;
+      expect(put!.complete).toBe(false);
       expect(dst.blobs.size).toBe(0);
     });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_POLICY, backoffDelay, parseRetryAfter } from '../../../src/oci/retry-policy.js';
+import { DEFAULT_RETRY_POLICY, backoffDelay, parseRetryAfter, throttleDelay } from '../../../src/oci/retry-policy.js';
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('Sat, 28 Nov 2026 08:00:00 GMT');
@@ -31,5 +31,15 @@ describe('backoffDelay', () => {
     expect(backoffDelay(DEFAULT_RETRY_POLICY, 3, top)).toBe(799);
     expect(backoffDelay(DEFAULT_RETRY_POLICY, 20, top)).toBe(9999);
     expect(backoffDelay(DEFAULT_RETRY_POLICY, 3, () => 0)).toBe(0);
+  });
+});
+
+describe('throttleDelay', () => {
+  it('when a 429 has no Retry-After, waits between half and all of a ceiling growing from seconds to a minute', () => {
+    expect(throttleDelay(DEFAULT_RETRY_POLICY, 1, () => 0)).toBe(500);
+    expect(throttleDelay(DEFAULT_RETRY_POLICY, 1, () => 0.999999)).toBe(999);
+    expect(throttleDelay(DEFAULT_RETRY_POLICY, 4, () => 0)).toBe(4000);
+    expect(throttleDelay(DEFAULT_RETRY_POLICY, 30, () => 0)).toBe(30_000);
+    expect(throttleDelay(DEFAULT_RETRY_POLICY, 30, () => 0.999999)).toBe(59_999);
   });
 });

@@ -1,0 +1,74 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MediaTypes, RegistryClient, type RegistryClientOptions } from '../../../src/oci/index.js';
+import { ConnectProxy } from '../../support/connect-proxy.js';
+import { selfSignedCertificate } from '../../support/openssl.js';
+import { FakeRegistry, type FakeRegistryOptions } from '../../unit/oci/fake-registry.js';
+
+const MANIFEST = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 }, layers: [] }));
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function fake(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
+  const f = await FakeRegistry.start(options);
+  cleanups.push(() => f.close());
+  f.putManifest('app', 'v1', MANIFEST, MediaTypes.ociManifest);
+  return f;
+}
+
+async function proxy(): Promise<ConnectProxy> {
+  const p = await ConnectProxy.start();
+  cleanups.push(() => p.close());
+  return p;
+}
+
+function client(options: RegistryClientOptions): RegistryClient {
+  const c = new RegistryClient({ retry: { maxAttempts: 1 }, ...options });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe('RegistryClient behind a proxy', () => {
+  it('when HTTPS_PROXY is set, tunnels to an HTTPS registry with CONNECT (reads and writes)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-tls-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { certFile, keyFile } = await selfSignedCertificate(dir, 'registry', { cn: 'localhost', subjectAltName: 'IP:127.0.0.1' });
+    const f = await fake({ tls: { cert: await readFile(certFile), key: await readFile(keyFile) } });
+    const p = await proxy();
+    const c = client({ caFile: certFile, proxy: { httpsProxy: p.url } });
+    const raw = await c.getManifest({ registry: f.host, repository: 'app', tag: 'v1' });
+    expect(raw.bytes.equals(MANIFEST)).toBe(true);
+    await c.pushBlob({ registry: f.host, repository: 'app' }, Buffer.from('through the tunnel'));
+    expect(p.requests.filter((r) => r.method === 'CONNECT').map((r) => r.target)).toEqual([f.host, f.host]); // one per pool
+  });
+
+  it('when HTTP_PROXY is set, sends plain-HTTP registry requests through it, and none for hosts in NO_PROXY', async () => {
+    const f = await fake();
+    const p = await proxy();
+    const viaProxy = client({ insecure: [f.host], proxy: { httpProxy: p.url } });
+    expect((await viaProxy.getManifest({ registry: f.host, repository: 'app', tag: 'v1' })).bytes.equals(MANIFEST)).toBe(true);
+    expect(p.requests.map((r) => `${r.method} ${r.target}`)).toEqual([`GET http://${f.host}/v2/app/manifests/v1`]);
+
+    const bypass = client({ insecure: [f.host], proxy: { httpProxy: p.url, noProxy: 'example.com,127.0.0.1' } });
+    await bypass.getManifest({ registry: f.host, repository: 'app', tag: 'v1' });
+    expect(p.requests).toHaveLength(1);
+  });
+
+  it('reads HTTP_PROXY and NO_PROXY from the environment by default', async () => {
+    const f = await fake();
+    const p = await proxy();
+    const saved = { ...process.env };
+    cleanups.push(async () => void Object.assign(process.env, saved));
+    for (const k of ['http_proxy', 'https_proxy', 'no_proxy', 'NO_PROXY', 'HTTPS_PROXY']) delete process.env[k];
+    process.env['HTTP_PROXY'] = p.url;
+    const c = client({ insecure: [f.host] });
+    delete process.env['HTTP_PROXY'];
+    await c.getManifest({ registry: f.host, repository: 'app', tag: 'v1' });
+    expect(p.requests).toHaveLength(1);
+  });
+});
