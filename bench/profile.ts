@@ -9,9 +9,11 @@
  *     and the event loop's utilisation (busy share of the main thread);
  *  3. registry CPU seconds during each, from /proc.
  *
- * Run after `npm run bench`'s build: `node .bench/build/bench/profile.js` (writes .bench/profile/).
+ * Run after `npm run bench`'s build: `node .bench/build/bench/profile.js` (writes .bench/profile/);
+ * BENCH_PROFILE_BIG_MIB=1024 also profiles the CLI copying one blob of that size.
  */
 import { spawn } from 'node:child_process';
+import { subscribe } from 'node:diagnostics_channel';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
@@ -19,7 +21,7 @@ import { silentLogger } from '../src/log.js';
 import { RegistryClient, parseReference, parseRepository, type RequestFinishedEvent } from '../src/oci/index.js';
 import { PromotionEngine, type Phase } from '../src/promote/index.js';
 import { startRegistry, type TestRegistry } from '../test/support/registry.js';
-import { buildContent, PROFILES } from './content.js';
+import { buildBigBlob, buildContent, PROFILES } from './content.js';
 import { registryCpu } from './proc.js';
 
 const BASE = PROFILES[process.env['BENCH_PROFILE'] ?? 'issue10']!;
@@ -103,6 +105,9 @@ async function inProcess(src: TestRegistry, dst: TestRegistry): Promise<string[]
   const marks: { phase: Phase | 'start'; at: number; elu: EventLoopUtilization }[] = [];
   const mark = (phase: Phase | 'start') => { if (marks.at(-1)?.phase !== phase) marks.push({ phase, at: performance.now(), elu: performance.eventLoopUtilization() }); };
   const engine = new PromotionEngine({ registry, log: silentLogger() });
+  // TCP connections undici opened: with keep-alive, about `connections` per registry and direction would do.
+  let connects = 0;
+  subscribe('undici:client:connected', () => { connects++; });
   const cpuBefore = registryCpu(src) + registryCpu(dst);
   const procBefore = process.cpuUsage();
   mark('start');
@@ -119,7 +124,7 @@ async function inProcess(src: TestRegistry, dst: TestRegistry): Promise<string[]
   const total = marks.at(-1)!.at - t0;
   const spans = requests.map((r) => [r.start, r.end] as [number, number]);
   const lines = [
-    `in-process promote: ${(total / 1000).toFixed(2)} s wall, ${requests.length} requests, client CPU ${((proc.user + proc.system) / 1e6).toFixed(2)} s (user+sys, all threads), registry CPU ${registryCpuS.toFixed(2)} s`,
+    `in-process promote: ${(total / 1000).toFixed(2)} s wall, ${requests.length} requests, client CPU ${((proc.user + proc.system) / 1e6).toFixed(2)} s (user+sys, all threads), registry CPU ${registryCpuS.toFixed(2)} s, ${connects} TCP connections opened`,
     '',
     '| phase | starts at s | wall s | share | requests | request-s in flight | mean in flight | no request in flight s | event loop busy |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -170,6 +175,25 @@ async function main(): Promise<void> {
       ...profile.buckets.map(([b, ms]) => `| ${b} | ${ms.toFixed(0)} | ${((100 * ms) / sampled).toFixed(1)}% |`),
       '', '| top self-time functions | ms |', '|---|---:|', ...profile.top.map(([f, ms]) => `| \`${f}\` | ${ms.toFixed(0)} |`), '',
       `requests by kind (CLI): ${Object.entries(json.requests.byKind).map(([k, n]) => `${k} ${n}`).join(', ')}`, '');
+
+    // 1b. optional: the CLI under --cpu-prof copying one big blob (BENCH_PROFILE_BIG_MIB).
+    const bigMib = Number(process.env['BENCH_PROFILE_BIG_MIB'] ?? 0);
+    if (bigMib > 0) {
+      process.stderr.write(`profile: pushing a ${bigMib} MiB blob…\n`);
+      await buildBigBlob(src, 'bench/big', bigMib);
+      const bigDir = join(OUT, 'big');
+      const dstBig = await start();
+      const big = await run(process.execPath, ['--cpu-prof', '--cpu-prof-dir', bigDir, '--cpu-prof-interval', '1000', CLI, 'copy', '--bundle', `${src.host}/bench/big:v1`, '--to-repo', `${dstBig.host}/prod/big`,
+        '--cosign-signatures', '--json', '--registry-insecure', src.host, '--registry-insecure', dstBig.host]);
+      const bigFile = (await readdir(bigDir)).find((f) => f.endsWith('.cpuprofile'))!;
+      const bp = analyse(JSON.parse(await readFile(join(bigDir, bigFile), 'utf8')) as CpuProfile);
+      const bs = bp.buckets.reduce((n, [, ms]) => n + ms, 0);
+      out.push(`CLI ${bigMib} MiB blob: ${big.seconds.toFixed(2)} s process wall; profile ${join('.bench/profile/big', bigFile)}`, '',
+        '| main thread self time | ms | share |', '|---|---:|---:|', ...bp.buckets.map(([b, ms]) => `| ${b} | ${ms.toFixed(0)} | ${((100 * ms) / bs).toFixed(1)}% |`),
+        '', '| top self-time functions | ms |', '|---|---:|', ...bp.top.slice(0, 15).map(([f, ms]) => `| \`${f}\` | ${ms.toFixed(0)} |`), '');
+      await dstBig.stop();
+      regs.splice(regs.indexOf(dstBig), 1);
+    }
 
     // 2. in process, with phases and request timing.
     const dst2 = await start();

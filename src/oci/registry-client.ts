@@ -267,9 +267,7 @@ export class RegistryClient implements Registry {
    * `absentIfDenied`: a 401/403 means "no such repository" (registries that hide missing repositories behind
    * an auth failure; meant for a promotion's target).
    */
-  async listTags(repo: Repository, optionsOrSignal?: ListTagsOptions | AbortSignal, maybeSignal?: AbortSignal): Promise<string[] | undefined> {
-    const options = optionsOrSignal === undefined || optionsOrSignal instanceof AbortSignal ? {} : optionsOrSignal;
-    const signal = optionsOrSignal instanceof AbortSignal ? optionsOrSignal : maybeSignal;
+  async listTags(repo: Repository, options: ListTagsOptions = {}, signal?: AbortSignal): Promise<string[] | undefined> {
     const denied = options.absentIfDenied === true;
     const what = `tags of ${formatRepository(repo)}`;
     const base = `/v2/${repo.repository}/tags/list`;

@@ -74,8 +74,11 @@ export interface Registry {
   pushBlob(repo: Repository, bytes: Buffer, mediaType?: string, signal?: AbortSignal): Promise<{ digest: string; outcome: BlobCopyOutcome }>;
   /** Copy one blob between repositories: mount on the same registry, else stream GET → PUT hashing the bytes. */
   copyBlob(source: BlobSource, target: Repository, signal?: AbortSignal): Promise<BlobCopyOutcome>;
-  /** All tags (follows `Link` pagination); `undefined` when the repository does not exist (404 NAME_UNKNOWN). */
-  listTags(repo: Repository, signal?: AbortSignal): Promise<string[] | undefined>;
+  /**
+   * All tags (follows `Link` pagination); `undefined` when the repository does not exist (404 NAME_UNKNOWN),
+   * and with `absentIfDenied` also on 401/403 (registries that hide a missing repository behind a denial).
+   */
+  listTags(repo: Repository, options?: { absentIfDenied?: boolean }, signal?: AbortSignal): Promise<string[] | undefined>;
   /** Referrers of a digest through the API, or the `sha256-<hex>` tag schema when the API is unsupported. */
   listReferrers(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[]>;
   /**

@@ -194,7 +194,8 @@ class PlanBuilder {
     const { source, target } = this.#request;
     const [root, targetTags] = await Promise.all([
       this.#read(() => this.#registry.getManifest(source, this.#signal)),
-      this.#read(() => this.#registry.listTags(target, this.#signal)),
+      // A target repository the token cannot see yet (Docker Hub answers 401 for a missing one) is empty.
+      this.#read(() => this.#registry.listTags(target, { absentIfDenied: true }, this.#signal)),
     ]);
     this.#targetTags = new Set(targetTags ?? []);
     const parsed = parseManifest(root);
@@ -443,7 +444,7 @@ class PlanBuilder {
   async #sourceTags(repo: Repository): Promise<ReadonlySet<string> | undefined> {
     return this.#tagLists(formatRepository(repo), async () => {
       try {
-        const tags = await this.#read(() => this.#registry.listTags(repo, this.#signal));
+        const tags = await this.#read(() => this.#registry.listTags(repo, {}, this.#signal));
         return new Set(tags ?? []);
       } catch (err) {
         // Listing can be denied where pulling is allowed; then probe each tag instead.

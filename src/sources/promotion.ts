@@ -64,11 +64,8 @@ export interface VerifySpec {
   /** Flat shorthand for `bundle` (exactly one of the two). */
   readonly annotations?: Readonly<Record<string, string>>;
   readonly threshold?: number;
-  /**
-   * Flat shorthand for `bundle.authorities`. Absent at runtime when `bundle` is used: typed as present only
-   * until test/unit/sources/crd-schema.test.ts reads it with `?.` (policyFromSpec treats it as optional).
-   */
-  readonly authorities: readonly AuthoritySpec[];
+  /** Flat shorthand for `bundle.authorities` (exactly one of `authorities` and `bundle`). */
+  readonly authorities?: readonly AuthoritySpec[];
   /** Who must sign the bundle(s), and what. */
   readonly bundle?: VerifyRulesSpec;
   /** Rules for the images (`scope: all`), first `match` (repository glob) wins; an unmatched image fails. */

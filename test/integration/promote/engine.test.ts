@@ -131,7 +131,7 @@ describe('PromotionEngine', () => {
     });
 
     describe('and promoting it again', () => {
-      it('moves no blob and rewrites only the bundle tag', async () => {
+      it('moves no blob and writes nothing: the bundle tag already names the digest (a HEAD, not a PUT)', async () => {
         proxy.clearRequests();
         const sourceBefore = (await src.requests()).length;
         const registry = client([src, proxy]);
@@ -140,7 +140,9 @@ describe('PromotionEngine', () => {
         expect(again.counts.artifactsCopied).toBe(0);
         expect(again.counts.blobs).toMatchObject({ uploaded: 0, mounted: 0 });
         const writes = proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'PATCH');
-        expect(writes.map((w) => w.path)).toEqual([`/v2/${target}/manifests/v1`]);
+        expect(writes.map((w) => w.path)).toEqual([]);
+        expect(again.counts.tagsWritten).toBe(0);
+        expect(proxy.requests.some((r) => r.method === 'HEAD' && r.path === `/v2/${target}/manifests/v1`)).toBe(true);
         // Two small blob reads per bundle, in the target: its own layer (.imgpkg/images.yml is the closure, never
         // the unsigned locations cache) and its locations layer (isBundle hints that save reading image configs).
         expect(proxy.requests.filter((r) => r.path.includes('/blobs/sha256:'))).toHaveLength(4);
@@ -149,7 +151,7 @@ describe('PromotionEngine', () => {
         // Per signature tag (.sig, .att, .sbom): a HEAD in the source and one in the target. The referrer: the
         // source listing (API probe, fallback tag), a HEAD and a fallback-index read in the target. Then the
         // root and nested bundle manifests, two tag listings, two bundle layers, two locations images (manifest +
-        // layer), the tag.
+        // layer), the tag's HEAD.
         const attachedTags = fixture.signatures.length + 2;
         expect(sourceReads.length + proxy.requests.length).toBeLessThanOrEqual(2 * attachedTags + 4 + 11);
       });

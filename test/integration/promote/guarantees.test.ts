@@ -233,8 +233,8 @@ class RedirectingRegistry implements Registry {
   copyBlob(...args: Parameters<Registry['copyBlob']>): ReturnType<Registry['copyBlob']> {
     return this.#inner.copyBlob(...args);
   }
-  listTags(repo: Repository, signal?: AbortSignal): Promise<string[] | undefined> {
-    return this.#inner.listTags(repo, signal);
+  listTags(...args: Parameters<Registry['listTags']>): ReturnType<Registry['listTags']> {
+    return this.#inner.listTags(...args);
   }
   listReferrers(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[]> {
     return this.#inner.listReferrers(repo, digest, signal);

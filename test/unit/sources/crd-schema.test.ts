@@ -93,7 +93,7 @@ describe('validatePromotionDocument', () => {
           },
         }),
       );
-      expect(spec.verify?.authorities[0]?.keyless?.issuer).toBe('https://accounts.example.com');
+      expect(spec.verify?.authorities?.[0]?.keyless?.issuer).toBe('https://accounts.example.com');
     });
   });
 
@@ -106,7 +106,7 @@ describe('validatePromotionDocument', () => {
 
     it('rejects an unknown key in verify', () => {
       expect(errorsOf(promotion({ ...minimalSpec(), verify: { authorities: [keyAuthority], requireAnnotations: {} } }))).toEqual([
-        'promotions/prod.yaml document 2: spec.verify.requireAnnotations: unknown field (allowed: source, target, scope, annotations, threshold, authorities, attestations, dockerReference, checkType, signaturePredicateTypes)',
+        'promotions/prod.yaml document 2: spec.verify.requireAnnotations: unknown field (allowed: source, target, scope, annotations, threshold, authorities, bundle, images, attestations, dockerReference, checkType, signaturePredicateTypes)',
       ]);
     });
 
@@ -178,7 +178,7 @@ describe('validatePromotionDocument', () => {
       expect(errorsOf(promotion({ source: minimalSpec().source, target: {} }))).toEqual([
         'promotions/prod.yaml document 2: spec.target.repository: is required',
       ]);
-      expect(errorsOf(promotion({ ...minimalSpec(), verify: {} }))).toEqual(['promotions/prod.yaml document 2: spec.verify.authorities: is required']);
+      expect(errorsOf(promotion({ ...minimalSpec(), verify: {} }))).toEqual(['promotions/prod.yaml document 2: spec.verify: needs exactly one of authorities, bundle (none is set)']);
     });
 
     it('requires apiVersion, kind and metadata.name, and pins apiVersion and kind', () => {
