@@ -6,9 +6,8 @@ import { createJobQueue } from '../queue/index.js';
 import { loadKubeConfig } from '../sources/kube/kube-api.js';
 import { KubeConfigReader } from '../sources/kube/kube-config-reader.js';
 import { KubeEventRecorder, KubePromotionStore, KubeStatusWriter } from '../sources/kube/kube-promotion-store.js';
-import { parseCommandLine, reportErrors } from './command-support.js';
-import { daemonLogger, daemonOptions, daemonUsage, identity, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
-import { UsageError, type CliIo } from './io.js';
+import { daemonCommand, daemonOptions, daemonUsage, identity, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
+import { UsageError } from './io.js';
 import { positiveInt } from './registry-flags.js';
 
 const usage = `Usage: bundle-promoter controller [flags]
@@ -34,71 +33,65 @@ const options = {
   concurrency: { type: 'string' },
 } as const;
 
-export function run(argv: string[], io: CliIo): Promise<number> {
-  return reportErrors(io, usage, async () => {
-    const parsed = parseCommandLine({ args: argv, options, allowPositionals: false, strict: true } as const, usage, io);
-    if (parsed === undefined) return 0;
-    const { values } = parsed;
-    const log = daemonLogger(io, values['log-level'], 'controller');
-    const redisUrl = redisUrlOf(io, true);
-    const concurrency = positiveInt(values.concurrency, '--concurrency', 4);
-    const leaseSeconds = positiveInt(values['lease-duration'], '--lease-duration', 15);
-    if (leaseSeconds < 3) throw new UsageError('--lease-duration must be at least 3 seconds');
-    const kc = loadKubeConfig(io.env);
-    const metrics = new Metrics();
-    const observers = observersOf(metrics);
-    const queue = createJobQueue({ redisUrl, log });
-    metrics.setQueueCounts(() => queue.counts());
-    const namespace = values.namespace ?? io.env['WATCH_NAMESPACE'];
-    const store = new KubePromotionStore(kc, { ...(namespace ? { namespace } : {}), log });
-    const reader = new KubeConfigReader(kc);
-    const reconciler = new Reconciler({
-      store, status: new KubeStatusWriter(kc), events: new KubeEventRecorder(kc, { component: 'bundle-promoter', instance: identity(io) }),
-      queue, inspector: new RegistrySourceInspector({ store, reader, log, registryOptions: registryDefaults(values, metrics) }), log, observer: observers.reconcile,
-    }, { concurrency });
+export const run = daemonCommand(usage, options, 'controller', async (values, log, io) => {
+  const redisUrl = redisUrlOf(io, true);
+  const concurrency = positiveInt(values.concurrency, '--concurrency', 4);
+  const leaseSeconds = positiveInt(values['lease-duration'], '--lease-duration', 15);
+  if (leaseSeconds < 3) throw new UsageError('--lease-duration must be at least 3 seconds');
+  const kc = loadKubeConfig(io.env);
+  const metrics = new Metrics();
+  const observers = observersOf(metrics);
+  const queue = createJobQueue({ redisUrl, log });
+  metrics.setQueueCounts(() => queue.counts());
+  const namespace = values.namespace ?? io.env['WATCH_NAMESPACE'];
+  const store = new KubePromotionStore(kc, { ...(namespace ? { namespace } : {}), log });
+  const reader = new KubeConfigReader(kc);
+  const reconciler = new Reconciler({
+    store, status: new KubeStatusWriter(kc), events: new KubeEventRecorder(kc, { component: 'bundle-promoter', instance: identity(io) }),
+    queue, inspector: new RegistrySourceInspector({ store, reader, log, registryOptions: registryDefaults(values, metrics) }), log, observer: observers.reconcile,
+  }, { concurrency });
 
-    const elector = values['no-leader-election'] ? undefined : new LeaderElector(kc, {
-      namespace: values['leader-election-namespace'] ?? io.env['POD_NAMESPACE'] ?? 'default',
-      identity: identity(io),
-      leaseDurationMs: leaseSeconds * 1000,
-      renewDeadlineMs: Math.round(leaseSeconds * 1000 * 2 / 3),
-      retryPeriodMs: Math.max(500, Math.round(leaseSeconds * 1000 / 7)),
-      log,
-      onStartedLeading: () => {
-        metrics.setLeader(true);
-        reconciler.start();
-      },
-      onStoppedLeading: async () => {
-        // Back to standby: stop writing at once (another replica may lead now), keep campaigning. Nothing is
-        // lost: a new term starts from the informer's cache and the jobs, as a fresh process would.
-        metrics.setLeader(false);
-        await reconciler.stop();
-      },
-    });
-    metrics.setLeader(false);
-
-    const server = await maybeServe(values, {
-      metrics, log,
-      ready: async () => {
-        const checks = { informerSynced: store.synced(), redis: await queue.healthy(), leaderKnown: elector === undefined || elector.known };
-        return { ready: Object.values(checks).every(Boolean), checks };
-      },
-    });
-    await store.start();
-    log.info({ namespace: namespace ?? '(all)', identity: identity(io) }, 'controller started');
-    if (elector) elector.start();
-    else {
+  const elector = values['no-leader-election'] ? undefined : new LeaderElector(kc, {
+    namespace: values['leader-election-namespace'] ?? io.env['POD_NAMESPACE'] ?? 'default',
+    identity: identity(io),
+    leaseDurationMs: leaseSeconds * 1000,
+    renewDeadlineMs: Math.round(leaseSeconds * 1000 * 2 / 3),
+    retryPeriodMs: Math.max(500, Math.round(leaseSeconds * 1000 / 7)),
+    log,
+    onStartedLeading: () => {
       metrics.setLeader(true);
       reconciler.start();
-    }
-    await untilStopped(io);
-    await shutdown(log, [
-      ['leader election', elector ? () => elector.stop() : undefined],
-      ['reconciler', () => reconciler.stop()],
-      ['informer', () => store.stop()],
-      ['queue', () => queue.close()],
-      ['http', server ? () => server.stop() : undefined],
-    ]);
-    return 0;
+    },
+    onStoppedLeading: async () => {
+      // Back to standby: stop writing at once (another replica may lead now), keep campaigning. Nothing is
+      // lost: a new term starts from the informer's cache and the jobs, as a fresh process would.
+      metrics.setLeader(false);
+      await reconciler.stop();
+    },
   });
-}
+  metrics.setLeader(false);
+
+  const server = await maybeServe(values, {
+    metrics, log,
+    ready: async () => {
+      const checks = { informerSynced: store.synced(), redis: await queue.healthy(), leaderKnown: elector === undefined || elector.known };
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+  });
+  await store.start();
+  log.info({ namespace: namespace ?? '(all)', identity: identity(io) }, 'controller started');
+  if (elector) elector.start();
+  else {
+    metrics.setLeader(true);
+    reconciler.start();
+  }
+  await untilStopped(io);
+  await shutdown(log, [
+    ['leader election', elector ? () => elector.stop() : undefined],
+    ['reconciler', () => reconciler.stop()],
+    ['informer', () => store.stop()],
+    ['queue', () => queue.close()],
+    ['http', server ? () => server.stop() : undefined],
+  ]);
+  return 0;
+});

@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
+import type { parseArgs, ParseArgsOptionsConfig } from 'node:util';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics, startHttpServer, type HttpServer, type Readiness } from '../metrics/index.js';
 import type { RegistryClientOptions } from '../oci/index.js';
 import type { PromotionObserver } from '../worker/promotion-handler.js';
 import type { ReconcileObserver } from '../controller/reconciler.js';
+import { parseCommandLine, reportErrors } from './command-support.js';
 import { UsageError, type CliIo } from './io.js';
 import { positiveInt } from './registry-flags.js';
 
@@ -32,6 +34,23 @@ export interface DaemonFlagValues {
   'registry-insecure'?: string[];
   'registry-ca-cert-path'?: string;
   'registry-connections'?: string;
+}
+
+type Values<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: false; strict: true }>>['values'];
+
+/**
+ * A long-running command: strict flags (usage errors exit 2, `--help` prints `usage`), a JSON logger for
+ * `component`, and the CLI's error contract around `body`, which resolves with the exit code once stopped.
+ */
+export function daemonCommand<const O extends typeof daemonOptions & ParseArgsOptionsConfig>(
+  usage: string, options: O, component: string, body: (values: Values<O>, log: Logger, io: CliIo) => Promise<number>,
+): (argv: string[], io: CliIo) => Promise<number> {
+  return (argv, io) => reportErrors(io, usage, async () => {
+    const parsed = parseCommandLine({ args: argv, options, allowPositionals: false, strict: true } as const, usage, io);
+    if (parsed === undefined) return 0;
+    const values = parsed.values as Values<O>;
+    return body(values, daemonLogger(io, (values as DaemonFlagValues)['log-level'], component), io);
+  });
 }
 
 /** A structured JSON logger on stderr: long-running commands log for machines, not for a terminal. */

@@ -6,9 +6,8 @@ import { createJobQueue } from '../queue/index.js';
 import { DirConfigReader } from '../sources/dir/dir-config-reader.js';
 import { DirPromotionStore } from '../sources/dir/dir-promotion-store.js';
 import { promotionHandler } from '../worker/promotion-handler.js';
-import { parseCommandLine, reportErrors } from './command-support.js';
-import { daemonLogger, daemonOptions, lockOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
-import { UsageError, type CliIo } from './io.js';
+import { daemonCommand, daemonOptions, daemonUsage, lockOptions, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
+import { UsageError } from './io.js';
 import { positiveInt } from './registry-flags.js';
 
 const usage = `Usage: bundle-promoter run --promotions DIR [flags]
@@ -34,46 +33,40 @@ const options = {
   'job-lock-duration': { type: 'string' },
 } as const;
 
-export function run(argv: string[], io: CliIo): Promise<number> {
-  return reportErrors(io, usage, async () => {
-    const parsed = parseCommandLine({ args: argv, options, allowPositionals: false, strict: true } as const, usage, io);
-    if (parsed === undefined) return 0;
-    const { values } = parsed;
-    if (values.promotions === undefined) throw new UsageError('--promotions DIR is required');
-    const log = daemonLogger(io, values['log-level'], 'run');
-    const concurrency = positiveInt(values.concurrency, '--concurrency', 2);
-    const metrics = new Metrics();
-    const observers = observersOf(metrics);
-    const registryOptions = registryDefaults(values, metrics);
-    const queue = createJobQueue({ ...lockOptions(values['job-lock-duration']), redisUrl: redisUrlOf(io, false), log });
-    const reader = new DirConfigReader(values['secrets-dir'] === undefined ? undefined : resolve(values['secrets-dir']));
-    const store = new DirPromotionStore({ dir: resolve(values.promotions), ...(values['status-dir'] ? { statusDir: resolve(values['status-dir']) } : {}), log });
-    const reconciler = new Reconciler({
-      store, status: store, events: store, queue, inspector: new RegistrySourceInspector({ store, reader, log, registryOptions }), log, observer: observers.reconcile,
-    });
-    const worker = queue.work(promotionHandler({ reader, log, registryOptions, observer: observers.promotion }), { concurrency });
-    metrics.setActiveJobs(() => worker.active);
-    metrics.setQueueCounts(() => queue.counts());
-    metrics.setLeader(true);
-    const server = await maybeServe(values, {
-      metrics, log, status: () => store.snapshot(),
-      ready: async () => {
-        const checks = { promotionsRead: store.synced(), queue: await queue.healthy() };
-        return { ready: Object.values(checks).every(Boolean), checks };
-      },
-    });
-    await store.start();
-    log.info({ promotions: store.list().length, problems: store.problems().length, statusDir: store.statusDir }, 'run started');
-    reconciler.start();
-
-    await untilStopped(io);
-    await shutdown(log, [
-      ['reconciler', () => reconciler.stop()],
-      ['worker', () => worker.stop(25_000)],
-      ['store', () => store.stop()],
-      ['queue', () => queue.close()],
-      ['http', server ? () => server.stop() : undefined],
-    ]);
-    return 0;
+export const run = daemonCommand(usage, options, 'run', async (values, log, io) => {
+  if (values.promotions === undefined) throw new UsageError('--promotions DIR is required');
+  const concurrency = positiveInt(values.concurrency, '--concurrency', 2);
+  const metrics = new Metrics();
+  const observers = observersOf(metrics);
+  const registryOptions = registryDefaults(values, metrics);
+  const queue = createJobQueue({ ...lockOptions(values['job-lock-duration']), redisUrl: redisUrlOf(io, false), log });
+  const reader = new DirConfigReader(values['secrets-dir'] === undefined ? undefined : resolve(values['secrets-dir']));
+  const store = new DirPromotionStore({ dir: resolve(values.promotions), ...(values['status-dir'] ? { statusDir: resolve(values['status-dir']) } : {}), log });
+  const reconciler = new Reconciler({
+    store, status: store, events: store, queue, inspector: new RegistrySourceInspector({ store, reader, log, registryOptions }), log, observer: observers.reconcile,
   });
-}
+  const worker = queue.work(promotionHandler({ reader, log, registryOptions, observer: observers.promotion }), { concurrency });
+  metrics.setActiveJobs(() => worker.active);
+  metrics.setQueueCounts(() => queue.counts());
+  metrics.setLeader(true);
+  const server = await maybeServe(values, {
+    metrics, log, status: () => store.snapshot(),
+    ready: async () => {
+      const checks = { promotionsRead: store.synced(), queue: await queue.healthy() };
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+  });
+  await store.start();
+  log.info({ promotions: store.list().length, problems: store.problems().length, statusDir: store.statusDir }, 'run started');
+  reconciler.start();
+
+  await untilStopped(io);
+  await shutdown(log, [
+    ['reconciler', () => reconciler.stop()],
+    ['worker', () => worker.stop(25_000)],
+    ['store', () => store.stop()],
+    ['queue', () => queue.close()],
+    ['http', server ? () => server.stop() : undefined],
+  ]);
+  return 0;
+});

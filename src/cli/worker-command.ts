@@ -3,9 +3,7 @@ import { createJobQueue } from '../queue/index.js';
 import { loadKubeConfig } from '../sources/kube/kube-api.js';
 import { KubeConfigReader } from '../sources/kube/kube-config-reader.js';
 import { promotionHandler } from '../worker/promotion-handler.js';
-import { parseCommandLine, reportErrors } from './command-support.js';
-import { daemonLogger, daemonOptions, lockOptions, daemonUsage, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
-import type { CliIo } from './io.js';
+import { daemonCommand, daemonOptions, daemonUsage, lockOptions, maybeServe, observersOf, redisUrlOf, registryDefaults, shutdown, untilStopped } from './daemon.js';
 import { positiveInt } from './registry-flags.js';
 
 const usage = `Usage: bundle-promoter worker [flags]
@@ -28,36 +26,30 @@ const options = {
   'grace-period': { type: 'string' },
 } as const;
 
-export function run(argv: string[], io: CliIo): Promise<number> {
-  return reportErrors(io, usage, async () => {
-    const parsed = parseCommandLine({ args: argv, options, allowPositionals: false, strict: true } as const, usage, io);
-    if (parsed === undefined) return 0;
-    const { values } = parsed;
-    const log = daemonLogger(io, values['log-level'], 'worker');
-    const redisUrl = redisUrlOf(io, true);
-    const concurrency = positiveInt(values.concurrency, '--concurrency', 2);
-    const graceMs = positiveInt(values['grace-period'], '--grace-period', 20) * 1000;
-    const kc = loadKubeConfig(io.env);
-    const metrics = new Metrics();
-    const queue = createJobQueue({ ...lockOptions(values['job-lock-duration']), redisUrl, log });
-    const handler = promotionHandler({ reader: new KubeConfigReader(kc), log, registryOptions: registryDefaults(values, metrics), observer: observersOf(metrics).promotion });
-    const worker = queue.work(handler, { concurrency });
-    metrics.setActiveJobs(() => worker.active);
-    metrics.setQueueCounts(() => queue.counts());
-    const server = await maybeServe(values, {
-      metrics, log,
-      ready: async () => {
-        const checks = { redis: await queue.healthy() };
-        return { ready: checks.redis, checks };
-      },
-    });
-    log.info({ concurrency }, 'worker started');
-    await untilStopped(io);
-    await shutdown(log, [
-      ['worker', () => worker.stop(graceMs)],
-      ['queue', () => queue.close()],
-      ['http', server ? () => server.stop() : undefined],
-    ]);
-    return 0;
+export const run = daemonCommand(usage, options, 'worker', async (values, log, io) => {
+  const redisUrl = redisUrlOf(io, true);
+  const concurrency = positiveInt(values.concurrency, '--concurrency', 2);
+  const graceMs = positiveInt(values['grace-period'], '--grace-period', 20) * 1000;
+  const kc = loadKubeConfig(io.env);
+  const metrics = new Metrics();
+  const queue = createJobQueue({ ...lockOptions(values['job-lock-duration']), redisUrl, log });
+  const handler = promotionHandler({ reader: new KubeConfigReader(kc), log, registryOptions: registryDefaults(values, metrics), observer: observersOf(metrics).promotion });
+  const worker = queue.work(handler, { concurrency });
+  metrics.setActiveJobs(() => worker.active);
+  metrics.setQueueCounts(() => queue.counts());
+  const server = await maybeServe(values, {
+    metrics, log,
+    ready: async () => {
+      const checks = { redis: await queue.healthy() };
+      return { ready: checks.redis, checks };
+    },
   });
-}
+  log.info({ concurrency }, 'worker started');
+  await untilStopped(io);
+  await shutdown(log, [
+    ['worker', () => worker.stop(graceMs)],
+    ['queue', () => queue.close()],
+    ['http', server ? () => server.stop() : undefined],
+  ]);
+  return 0;
+});

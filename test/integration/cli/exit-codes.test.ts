@@ -174,13 +174,13 @@ describe('bundle-promoter exit codes', () => {
   describe('verify', () => {
     it('when the signature verifies, exits 0', async () => {
       await cli(['sign', '--key', key(), ...insecure(), image], { env: env() });
-      const r = await cli(['verify', '--key', pub(), ...insecure(), image]);
+      const r = await cli(['verify', '--key', pub(), '--tlog', 'ignore', ...insecure(), image]);
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toHaveLength(1);
     });
 
     it('when the image is not signed, exits 1', async () => {
-      const r = await cli(['verify', '--key', pub(), ...insecure(), unsigned]);
+      const r = await cli(['verify', '--key', pub(), '--tlog', 'ignore', ...insecure(), unsigned]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('no signatures found');
     });
@@ -198,7 +198,7 @@ describe('bundle-promoter exit codes', () => {
     });
 
     it('when interrupted with SIGINT, exits 130', async () => {
-      const r = await interruptAtFirstRequest(stalling, ['verify', '--key', pub(), '--registry-insecure', stalling.host, `${stalling.host}/a:v1`]);
+      const r = await interruptAtFirstRequest(stalling, ['verify', '--key', pub(), '--tlog', 'ignore', '--registry-insecure', stalling.host, `${stalling.host}/a:v1`]);
       expect(r.stderr).toBe('bundle-promoter: interrupted\n');
       expect(r.code).toBe(130);
     });
