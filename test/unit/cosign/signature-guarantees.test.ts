@@ -1,31 +1,19 @@
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
-import { ImageSigner, loadPolicy, parsePrivateKey, SignatureVerifier, type Policy, type PolicyDocument, type SignatureCheck, type SigningKey } from '../../../src/cosign/index.js';
+import { ImageSigner, SignatureVerifier, type SignatureCheck, type SigningKey } from '../../../src/cosign/index.js';
 import { summarise } from '../../../src/cosign/signature-verifier.js';
 import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
 import { serializeImageManifest } from '../../../src/oci/index.js';
-import { FIXTURE_DIR } from './fixture-files.js';
 import { MemoryRegistry } from './memory-registry.js';
+import { OCI_MANIFEST, SIG, digestOf, newKey, policyFor, repo } from './verifier-support.js';
 
 // Guarantees of the signature policy that a plausible bug would break (issue #11): attestations are never
 // counted as signatures, and the reader limits hold.
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const SIG = 'dev.cosignproject.cosign/signature';
 const PREDICATE = 'https://slsa.dev/provenance/v1';
-const repo = { registry: 'registry.example.com', repository: 'team/app' };
-const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-function newKey(): { key: SigningKey; pem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const key = parsePrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, '', 'test.key');
-  return { key, pem: publicKey.export({ format: 'pem', type: 'spki' }) as string };
-}
 
-function policyFor(doc: Partial<PolicyDocument> & { authorities: PolicyDocument['authorities'] }): Promise<Policy> {
-  return loadPolicy(doc, { baseDir: FIXTURE_DIR });
-}
 
 /** A `.att` image with one DSSE envelope signed by `key` over `subject`, as cosign's legacy attest writes it. */
 function plantAttestation(reg: MemoryRegistry, key: SigningKey, subject: string): void {

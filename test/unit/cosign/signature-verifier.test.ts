@@ -1,30 +1,17 @@
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
-import { ImageSigner, loadPolicy, parsePrivateKey, parsePublicKey, SignatureVerifier, type Policy, type PolicyDocument, type SigningKey } from '../../../src/cosign/index.js';
+import { ImageSigner, parsePublicKey, SignatureVerifier, type SigningKey } from '../../../src/cosign/index.js';
 import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
 import { serializeImageManifest } from '../../../src/oci/index.js';
-import { FIXTURE_DIR, fixture, sigstoreJsonLayer } from './fixture-files.js';
+import { fixture, sigstoreJsonLayer } from './fixture-files.js';
 import { MemoryRegistry } from './memory-registry.js';
+import { OCI_MANIFEST, SIG, digestOf, newKey, policyFor, repo } from './verifier-support.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const SIMPLE = 'application/vnd.dev.cosign.simplesigning.v1+json';
-const SIG = 'dev.cosignproject.cosign/signature';
-const repo = { registry: 'registry.example.com', repository: 'team/app' };
-const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-function newKey(): { key: SigningKey; pem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const key = parsePrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, '', 'test.key');
-  return { key, pem: publicKey.export({ format: 'pem', type: 'spki' }) as string };
-}
 
-function policyFor(doc: Partial<PolicyDocument> & { authorities: PolicyDocument['authorities'] }): Promise<Policy> {
-  // These keys sign without a transparency log: say so, as the policy must (tlog defaults to require).
-  const authorities = (doc.authorities ?? []).map((a) => (a.tlog !== undefined || a.trustedRoot !== undefined || a.rekorKeys !== undefined || a.keyless !== undefined ? a : { ...a, tlog: 'ignore' as const }));
-  return loadPolicy({ ...doc, authorities }, { baseDir: FIXTURE_DIR });
-}
 
 /** Writes a `.sig` image with these raw layers (payload blobs planted as given). */
 function plantSigImage(reg: MemoryRegistry, at: typeof repo, digest: string, layers: { payload: Buffer; annotations: Record<string, string>; size?: number; mediaType?: string }[]): void {
