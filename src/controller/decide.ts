@@ -86,7 +86,18 @@ export function decide(p: Promotion, seen: Observed, now: Date): Decision {
       // A failed attempt is retried once per interval, as a new job (its id carries the failed job's end).
       const retryAt = (job.finishedAt ?? now.getTime()) + intervalMs;
       if (now.getTime() >= retryAt) {
-        return withEvents(previous, { status: finished, enqueue: { ...desired, trigger: `${desired.trigger ?? ''}|retry@${job.finishedAt ?? 0}` } });
+        const retry = { ...desired, trigger: `${desired.trigger ?? ''}|retry@${job.finishedAt ?? 0}` };
+        // Status follows the retry from now on: the next reconciles find it by status.jobId.
+        return withEvents(previous, {
+          status: {
+            ...finished, jobId: jobIdOf(retry), phase: 'Queued',
+            conditions: conditions([
+              { type: 'Ready', status: 'Unknown', reason: 'Progressing', message: `retrying the promotion of ${source.digest}; the last attempt failed: [${job.failure?.code ?? 'INTERNAL'}] ${job.failure?.message ?? ''}`.trim() },
+              resolved,
+            ]),
+          },
+          enqueue: retry,
+        });
       }
       return withEvents(previous, { status: finished, requeueAfterMs: retryAt - now.getTime() });
     }

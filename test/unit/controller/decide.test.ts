@@ -79,6 +79,13 @@ describe('decide', () => {
     const retry = decide({ ...p, status: d.status }, { source: resolved, job: failed }, later);
     expect(retry.enqueue?.trigger).toBe(`|retry@${now.getTime()}`);
     expect(jobIdOf(retry.enqueue!)).not.toBe(failed.id);
+    // The status follows the retry job, so its outcome becomes the promotion's.
+    expect(retry.status).toMatchObject({ jobId: jobIdOf(retry.enqueue!), phase: 'Queued', lastPromotion: { result: 'Failed' } });
+    const retryJob: JobSnapshot = { id: jobIdOf(retry.enqueue!), state: 'completed', data: retry.enqueue!, attemptsMade: 1, createdAt: later.getTime(), finishedAt: later.getTime() + 1000 };
+    const recovered = decide({ ...p, status: retry.status }, { source: resolved, job: retryJob }, new Date(later.getTime() + 2000));
+    expect(recovered.status).toMatchObject({ phase: 'Succeeded', promotedDigest: DIGEST, lastPromotion: { result: 'Succeeded' } });
+    expect(recovered.status.history?.map((h) => h.result)).toEqual(['Succeeded', 'Failed']);
+    expect(recovered.events.map((e) => e.reason)).toEqual(['PromotionSucceeded']);
   });
 
   it('when the requestedAt annotation changes, it enqueues a new job for the unchanged spec', () => {
