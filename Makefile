@@ -11,11 +11,15 @@ NODE_BIN := $(LOCAL_NODE_BIN)
 export PATH := $(LOCAL_NODE_BIN):$(PATH)
 endif
 
-.PHONY: all node deps build install uninstall typecheck test test-unit test-integration bench demo clean
+.PHONY: all node deps build install uninstall typecheck provision test test-unit test-integration bench demo clean
 all: build
 
 node:
 ifneq ($(NODE_BIN),)
+	@command -v npm >/dev/null 2>&1 || { \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing Debian's npm to fetch Node $(NODE_VERSION): $$sudo apt-get install npm"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
 	@test -x $(LOCAL_NODE_BIN)/node || npm install --prefix .cache/node --no-save --no-audit --no-fund --no-package-lock node-$(NODE_PLATFORM)@$(NODE_VERSION)
 endif
 	@node --version
@@ -44,9 +48,13 @@ uninstall:
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
-# The whole suite: type check, build (tests run the built CLI), unit and integration tests against a
-# real registry (docker-registry, skopeo, htpasswd and openssl must be installed: .ci/run does that).
-test: typecheck build
+# What the tests need on the machine (Debian packages, a kube-apiserver), installed when missing.
+provision:
+	bash test/provision.sh
+
+# The whole suite: type check, build (tests run the built CLI), unit, integration and end-to-end tests
+# against real programs (a registry, Redis, Prometheus, a kube-apiserver), provisioned first.
+test: provision typecheck build
 	npx vitest run
 
 test-unit: deps
