@@ -107,7 +107,7 @@ export class BlobTransfer {
       if (location === undefined) return from === target.repository ? 'present' : 'mounted';
       // Decision (docs/copy.md#blob-existence): ECR and Artifactory answer 202 to every mount, so their 202
       // says nothing about presence. Until a registry has answered a mount with 201, HEAD before uploading.
-      if (!this.#mountWorks.has(target.registry) && (await this.#exists(target, descriptor.digest, signal))) return 'present';
+      if (!this.#mountWorks.has(target.registry) && source.targetIsNew !== true && (await this.#exists(target, descriptor.digest, signal))) return 'present';
       streaming();
       return this.#upload(location, source, target, signal);
     });

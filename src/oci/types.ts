@@ -50,6 +50,12 @@ export interface BlobSource {
   readonly descriptor: Descriptor;
   /** Bytes already in memory (a config read during planning); saves the source GET. */
   readonly bytes?: Buffer;
+  /**
+   * The caller knows the target repository did not exist when the copy began, so it cannot hold the blob:
+   * a 202 to the self-mount starts the upload without the HEAD kept for registries whose mounts say nothing.
+   * (Blobs a crashed earlier attempt left there are still found by the self-mount where mounts work.)
+   */
+  readonly targetIsNew?: boolean;
 }
 
 /**

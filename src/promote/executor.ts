@@ -84,7 +84,7 @@ export class PlanExecutor {
       const blob = plan.blobs.get(digest);
       if (!blob) throw new PromoteError('MANIFEST_INVALID', `internal: blob ${digest} is not in the plan`);
       const outcome = await this.#registry.copyBlob(
-        { repo: blob.source, descriptor: blob.descriptor, ...(blob.bytes ? { bytes: blob.bytes } : {}) }, target, linked);
+        { repo: blob.source, descriptor: blob.descriptor, ...(blob.bytes ? { bytes: blob.bytes } : {}), ...(plan.targetExisted ? {} : { targetIsNew: true }) }, target, linked);
       counts.blobs[outcome] += 1;
       if (outcome === 'uploaded') counts.bytesUploaded += blob.descriptor.size;
       progress.blobsDone += 1;

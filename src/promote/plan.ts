@@ -67,6 +67,11 @@ export interface PromotionPlan {
   readonly root: RawManifest;
   readonly target: Repository;
   readonly targetTags: readonly string[];
+  /**
+   * Whether the target repository existed when planning began (its tag listing answered). A new repository
+   * holds no blob, so uploads into it need no existence check beyond the self-mount.
+   */
+  readonly targetExisted: boolean;
   /** Every manifest, children before parents. */
   readonly artifacts: readonly PlannedArtifact[];
   readonly blobs: ReadonlyMap<string, PlannedBlob>;
@@ -175,6 +180,7 @@ class PlanBuilder {
   readonly #visits = once<string, Visit>();
   readonly #tagLists = once<string, ReadonlySet<string> | undefined>();
   #targetTags: ReadonlySet<string> = new Set();
+  #targetExisted = true;
 
   constructor(registry: Registry, log: Logger, request: PlanRequest, options: PlanOptions, signal: AbortSignal | undefined) {
     this.#registry = registry;
@@ -198,6 +204,7 @@ class PlanBuilder {
       this.#read(() => this.#registry.listTags(target, { absentIfDenied: true }, this.#signal)),
     ]);
     this.#targetTags = new Set(targetTags ?? []);
+    this.#targetExisted = targetTags !== undefined;
     const parsed = parseManifest(root);
     const name = formatReference(source);
     if (parsed.kind !== 'image') {
@@ -217,6 +224,7 @@ class PlanBuilder {
       root,
       target,
       targetTags: [...new Set(tags)],
+      targetExisted: this.#targetExisted,
       artifacts: this.#order.map((d) => this.#artifacts.get(d)!),
       blobs: this.#blobs,
       bundles: this.#bundles,

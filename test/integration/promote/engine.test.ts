@@ -124,6 +124,12 @@ describe('PromotionEngine', () => {
       expect(done.artifactsDone).toBe(done.artifactsTotal);
     });
 
+    it('spends no HEAD on the closure\'s blobs in a repository that did not exist: the self-mount is the only existence check', () => {
+      const closure = new Set(fixture.expected.blobs);
+      const heads = proxy.requests.filter((r) => r.method === 'HEAD' && r.path.includes('/blobs/'));
+      expect(heads.filter((r) => closure.has(r.path.slice(r.path.lastIndexOf('/') + 1)))).toEqual([]);
+    });
+
     it('reports what it copied', () => {
       expect(result.counts.artifactsPresent).toBe(0);
       expect(result.counts.blobs.uploaded).toBe(fixture.expected.blobs.length);

@@ -201,6 +201,19 @@ describe('RegistryClient hardening (issue #9)', () => {
       expect(await c.copyBlob({ repo: repo(src, 'app'), descriptor: { mediaType: MediaTypes.ociLayer, digest, size: bytes.length } }, repo(dst, 'app'))).toBe('uploaded');
       expect(dst.blobs.get(`app@${digest}`)?.equals(bytes)).toBe(true);
     });
+
+    it('skips the HEAD when the caller knows the target repository is new (a cold promotion)', async () => {
+      const src = await fake();
+      const dst = await fake();
+      ignoreMounts(dst);
+      const bytes = Buffer.from('a layer for a new repository');
+      const digest = src.putBlob('app', bytes);
+      const c = client([src.host, dst.host]);
+      const source = { repo: repo(src, 'app'), descriptor: { mediaType: MediaTypes.ociLayer, digest, size: bytes.length }, targetIsNew: true };
+      expect(await c.copyBlob(source, repo(dst, 'fresh'))).toBe('uploaded');
+      expect(dst.requests('HEAD', /\/blobs\//)).toHaveLength(0);
+      expect(dst.blobs.get(`fresh@${digest}`)?.equals(bytes)).toBe(true);
+    });
   });
 
   describe('when Nexus refuses a PUT because the blob cannot be updated', () => {

@@ -76,6 +76,7 @@ function planOf(n: number): PromotionPlan {
     root,
     target,
     targetTags: ['v1'],
+    targetExisted: true,
     artifacts: [{ digest: root.digest, kind: 'image', source, manifest: root, children: [], blobs: blobs.map((b) => b.digest), uploadTag: `${root.digest.replace(':', '-')}.imgpkg`, presentInTarget: false }],
     blobs: new Map(blobs.map((d) => [d.digest, { descriptor: d, source, nonDistributable: false }])),
     bundles: [],
