@@ -1,42 +1,29 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MediaTypes, RegistryClient, type RegistryClientOptions } from '../../../src/oci/index.js';
+import { describe, expect, it } from 'vitest';
+import type { RegistryClient, RegistryClientOptions } from '../../../src/oci/index.js';
 import { ConnectProxy } from '../../support/connect-proxy.js';
 import { selfSignedCertificate } from '../../support/openssl.js';
-import { FakeRegistry, type FakeRegistryOptions } from '../../unit/oci/fake-registry.js';
+import { TEST_MANIFEST, fakeRegistryHarness } from '../../unit/oci/fake-registry-harness.js';
 
-const MANIFEST = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 }, layers: [] }));
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function fake(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const f = await FakeRegistry.start(options);
-  cleanups.push(() => f.close());
-  f.putManifest('app', 'v1', MANIFEST, MediaTypes.ociManifest);
-  return f;
-}
+const MANIFEST = TEST_MANIFEST;
+const { cleanup, fake, client: clientFor } = fakeRegistryHarness({ client: { retry: { maxAttempts: 1 } }, seedManifest: true });
 
 async function proxy(): Promise<ConnectProxy> {
   const p = await ConnectProxy.start();
-  cleanups.push(() => p.close());
+  cleanup(() => p.close());
   return p;
 }
 
 function client(options: RegistryClientOptions): RegistryClient {
-  const c = new RegistryClient({ retry: { maxAttempts: 1 }, ...options });
-  cleanups.push(() => c.close());
-  return c;
+  return clientFor([], options);
 }
 
 describe('RegistryClient behind a proxy', () => {
   it('when HTTPS_PROXY is set, tunnels to an HTTPS registry with CONNECT (reads and writes)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'proxy-tls-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    cleanup(() => rm(dir, { recursive: true, force: true }));
     const { certFile, keyFile } = await selfSignedCertificate(dir, 'registry', { cn: 'localhost', subjectAltName: 'IP:127.0.0.1' });
     const f = await fake({ tls: { cert: await readFile(certFile), key: await readFile(keyFile) } });
     const p = await proxy();
@@ -63,7 +50,7 @@ describe('RegistryClient behind a proxy', () => {
     const f = await fake();
     const p = await proxy();
     const saved = { ...process.env };
-    cleanups.push(async () => void Object.assign(process.env, saved));
+    cleanup(async () => void Object.assign(process.env, saved));
     for (const k of ['http_proxy', 'https_proxy', 'no_proxy', 'NO_PROXY', 'HTTPS_PROXY']) delete process.env[k];
     process.env['HTTP_PROXY'] = p.url;
     const c = client({ insecure: [f.host] });

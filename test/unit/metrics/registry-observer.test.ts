@@ -1,45 +1,22 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../../src/metrics/index.js';
 import {
-  MediaTypes,
-  RegistryClient,
   staticKeychain,
-  type RegistryClientOptions,
   type RegistryObserver,
   type RequestFinishedEvent,
   type RetryEvent,
 } from '../../../src/oci/index.js';
 import { rejectionOf } from '../../support/failure.js';
-import { FakeRegistry, error } from '../oci/fake-registry.js';
+import { error } from '../oci/fake-registry.js';
+import { TEST_MANIFEST, fakeRegistryHarness } from '../oci/fake-registry-harness.js';
 import { parseExposition, valueOf } from './exposition.js';
 
-const MANIFEST = Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: MediaTypes.ociManifest,
-  config: { mediaType: MediaTypes.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 },
-  layers: [],
-}));
+const MANIFEST = TEST_MANIFEST;
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function fake(options: Parameters<typeof FakeRegistry.start>[0] = {}): Promise<FakeRegistry> {
-  const f = await FakeRegistry.start(options);
-  cleanups.push(() => f.close());
-  f.putManifest('app', 'v1', MANIFEST, MediaTypes.ociManifest);
-  return f;
-}
-
-function client(hosts: readonly string[], options: RegistryClientOptions): RegistryClient {
-  const c = new RegistryClient({ insecure: hosts, retry: { baseDelayMs: 1, maxDelayMs: 2 }, ...options });
-  cleanups.push(() => c.close());
-  return c;
-}
+const { fake, client } = fakeRegistryHarness({ client: { retry: { baseDelayMs: 1, maxDelayMs: 2 } }, seedManifest: true });
 
 /** Records what the transport tells it. */
 class Recorder implements RegistryObserver {

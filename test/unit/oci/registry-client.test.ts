@@ -4,47 +4,20 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { isPromoteError, type PromoteError } from '../../../src/errors.js';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
 import {
   MANIFEST_ACCEPT,
   MediaTypes,
-  RegistryClient,
   digestOf,
   staticKeychain,
-  type RegistryClientOptions,
-  type Repository,
 } from '../../../src/oci/index.js';
-import { FakeRegistry, error, type FakeRegistryOptions } from './fake-registry.js';
+import { FakeRegistry, error } from './fake-registry.js';
+import { TEST_MANIFEST, fakeRegistryHarness } from './fake-registry-harness.js';
 
-const MANIFEST = Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: MediaTypes.ociManifest,
-  config: { mediaType: MediaTypes.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 },
-  layers: [],
-}));
+const MANIFEST = TEST_MANIFEST;
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function fake(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const f = await FakeRegistry.start(options);
-  cleanups.push(() => f.close());
-  return f;
-}
-
-function client(hosts: readonly string[], options: RegistryClientOptions = {}): RegistryClient {
-  const c = new RegistryClient({ insecure: hosts, retry: { baseDelayMs: 5, maxDelayMs: 20 }, ...options });
-  cleanups.push(() => c.close());
-  return c;
-}
-
-function repo(f: FakeRegistry, name: string): Repository {
-  return { registry: f.host, repository: name };
-}
+const { cleanup, fake, client, repo } = fakeRegistryHarness({ client: { retry: { baseDelayMs: 5, maxDelayMs: 20 } } });
 
 /**
  * Makes `f` serve blob `key` as `bytes`: the first `head` bytes at once, the rest only when `ready()` holds
@@ -282,7 +255,7 @@ describe('RegistryClient', () => {
         res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
       }).listen(0, '127.0.0.1');
       await once(storage, 'listening');
-      cleanups.push(async () => {
+      cleanup(async () => {
         storage.closeAllConnections();
         storage.close();
       });

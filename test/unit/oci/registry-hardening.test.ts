@@ -1,39 +1,16 @@
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
-import { MediaTypes, RegistryClient, staticKeychain, type RegistryClientOptions, type Repository } from '../../../src/oci/index.js';
+import { MediaTypes, staticKeychain } from '../../../src/oci/index.js';
 import { PlanExecutor, type PromotionPlan } from '../../../src/promote/index.js';
 import { rejectionOf } from '../../support/failure.js';
-import { FakeRegistry, error, type FakeRegistryOptions } from './fake-registry.js';
+import { FakeRegistry, error } from './fake-registry.js';
+import { TEST_MANIFEST, fakeRegistryHarness } from './fake-registry-harness.js';
 
-const MANIFEST = Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: MediaTypes.ociManifest,
-  config: { mediaType: MediaTypes.ociConfig, digest: `sha256:${'1'.repeat(64)}`, size: 2 },
-  layers: [],
-}));
+const MANIFEST = TEST_MANIFEST;
 const OTHER = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, digest: `sha256:${'2'.repeat(64)}`, size: 2 }, layers: [] }));
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function fake(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const f = await FakeRegistry.start(options);
-  cleanups.push(() => f.close());
-  return f;
-}
-
-function client(hosts: readonly string[], options: RegistryClientOptions = {}): RegistryClient {
-  const c = new RegistryClient({ insecure: hosts, retry: { baseDelayMs: 5, maxDelayMs: 20 }, ...options });
-  cleanups.push(() => c.close());
-  return c;
-}
-
-function repo(f: FakeRegistry, name: string): Repository {
-  return { registry: f.host, repository: name };
-}
+const { fake, client, repo } = fakeRegistryHarness({ client: { retry: { baseDelayMs: 5, maxDelayMs: 20 } } });
 
 /** Answers every manifest PUT to an existing tag like an ECR repository with immutable tags. */
 function immutableTags(f: FakeRegistry): void {
