@@ -1,12 +1,9 @@
-import { sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
 import { ImageSigner, SignatureVerifier, type SignatureCheck, type SigningKey } from '../../../src/cosign/index.js';
 import { summarise } from '../../../src/cosign/signature-verifier.js';
-import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
-import { serializeImageManifest } from '../../../src/oci/index.js';
 import { MemoryRegistry } from './memory-registry.js';
-import { OCI_MANIFEST, SIG, digestOf, newKey, policyFor, repo } from './verifier-support.js';
+import { OCI_MANIFEST, newKey, plantAttestation, policyFor, repo } from './verifier-support.js';
 
 // Guarantees of the signature policy that a plausible bug would break (issue #11): attestations are never
 // counted as signatures, and the reader limits hold.
@@ -15,19 +12,6 @@ const PREDICATE = 'https://slsa.dev/provenance/v1';
 
 
 
-/** A `.att` image with one DSSE envelope signed by `key` over `subject`, as cosign's legacy attest writes it. */
-function plantAttestation(reg: MemoryRegistry, key: SigningKey, subject: string): void {
-  const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: subject.slice(7) } }], predicateType: PREDICATE, predicate: {} }));
-  const type = 'application/vnd.in-toto+json';
-  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]);
-  const env = Buffer.from(JSON.stringify({ payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig: sign('sha256', pae, key.privateKey).toString('base64') }] }));
-  const d = digestOf(env);
-  reg.plantBlob(repo, d, env);
-  const config = signatureConfigBytes([d]);
-  reg.plantBlob(repo, digestOf(config), config);
-  const m = serializeImageManifest({ mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: digestOf(config) }, layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', size: env.length, digest: d, annotations: { [SIG]: '', predicateType: PREDICATE } }] });
-  reg.plantManifest(repo, OCI_MANIFEST, m, `sha256-${subject.slice(7)}.att`);
-}
 
 describe('signature policy guarantees', () => {
   let reg: MemoryRegistry;
@@ -43,7 +27,7 @@ describe('signature policy guarantees', () => {
   describe('when an artifact carries only a verified attestation and no signature', () => {
     it('fails the signature policy with "no signatures found": an attestation is not a signature', async () => {
       const { key, pem } = newKey();
-      plantAttestation(reg, key, image);
+      plantAttestation(reg, key, { attachedTo: image, predicateType: PREDICATE });
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ name: 'ci', keys: [pem], tlog: 'ignore' }], attestations: [{ predicateType: PREDICATE }] }));
       // The attestation itself verified (so the failure below is about the missing signature, nothing else).
       expect(r.signatures.find((s) => s.format === 'legacy-attestation')).toMatchObject({ passed: true, predicateType: PREDICATE });
@@ -55,7 +39,7 @@ describe('signature policy guarantees', () => {
 
     it('passes once a signature by the same key is added (the attestation was not what failed)', async () => {
       const { key, pem } = newKey();
-      plantAttestation(reg, key, image);
+      plantAttestation(reg, key, { attachedTo: image, predicateType: PREDICATE });
       await new ImageSigner({ registry: reg, log: silentLogger() }).sign({ repo, digest: image }, key);
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ name: 'ci', keys: [pem], tlog: 'ignore' }], attestations: [{ predicateType: PREDICATE }] }));
       expect(r).toMatchObject({ passed: true, authoritiesPassed: ['ci'] });

@@ -7,7 +7,7 @@ import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
 import { serializeImageManifest } from '../../../src/oci/index.js';
 import { fixture, sigstoreJsonLayer } from './fixture-files.js';
 import { MemoryRegistry } from './memory-registry.js';
-import { OCI_MANIFEST, SIG, digestOf, newKey, policyFor, repo } from './verifier-support.js';
+import { OCI_MANIFEST, SIG, digestOf, newKey, plantAttestation, policyFor, repo } from './verifier-support.js';
 
 const SIMPLE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
@@ -323,23 +323,11 @@ describe('SignatureVerifier', () => {
   describe('when an attestation is required', () => {
     const predicateType = 'https://slsa.dev/provenance/v1';
 
-    function plantAttestation(key: SigningKey, subjectHex: string): void {
-      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: subjectHex } }], predicateType, predicate: {} }));
-      const type = 'application/vnd.in-toto+json';
-      const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]);
-      const env = Buffer.from(JSON.stringify({ payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig: sign('sha256', pae, key.privateKey).toString('base64') }] }));
-      const d = digestOf(env);
-      reg.plantBlob(repo, d, env);
-      const config = signatureConfigBytes([d]);
-      reg.plantBlob(repo, digestOf(config), config);
-      const m = serializeImageManifest({ mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.length, digest: digestOf(config) }, layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', size: env.length, digest: d, annotations: { [SIG]: '', predicateType } }] });
-      reg.plantManifest(repo, OCI_MANIFEST, m, `sha256-${image.slice(7)}.att`);
-    }
 
     it('passes with a verified .att of that predicate type', async () => {
       const { key, pem } = newKey();
       await signer.sign({ repo, digest: image }, key);
-      plantAttestation(key, image.slice(7));
+      plantAttestation(reg, key, { attachedTo: image, predicateType });
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], attestations: [{ predicateType }] }));
       expect(r.passed).toBe(true);
       expect(r.signatures.find((s) => s.format === 'legacy-attestation')).toMatchObject({ passed: true, predicateType });
@@ -348,7 +336,7 @@ describe('SignatureVerifier', () => {
     it('fails with "attestation missing" when the attestation names another digest', async () => {
       const { key, pem } = newKey();
       await signer.sign({ repo, digest: image }, key);
-      plantAttestation(key, 'f'.repeat(64));
+      plantAttestation(reg, key, { attachedTo: image, statementSubjectHex: 'f'.repeat(64), predicateType });
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }], attestations: [{ predicateType }] }));
       expect(r).toMatchObject({ passed: false, reasons: ['attestation missing'], attestationsMissing: [predicateType] });
       expect(r.signatures.find((s) => s.format === 'legacy-attestation')?.reason).toBe('digest mismatch');
