@@ -465,12 +465,20 @@ class BullmqJobWorker implements JobWorker {
       maxStalledCount: deps.maxStalledCount,
     });
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'worker error'));
-    this.#subscriber = deps.client.duplicate();
-    watchErrors(this.#subscriber, this.#log, 'cancel subscription');
-    this.#subscriber.on('message', (_channel: string, jobId: string) => {
+    // ioredis re-subscribes after a reconnect with a promise nobody handles: when stop() closes the connection before
+    // Redis answers (a stop while Redis comes back), that rejection was unhandled, which ends a Node process. So we
+    // subscribe ourselves, on every 'ready', with the failure handled.
+    const subscriber = deps.client.duplicate({ autoResubscribe: false });
+    this.#subscriber = subscriber;
+    watchErrors(subscriber, this.#log, 'cancel subscription');
+    subscriber.on('message', (_channel: string, jobId: string) => {
       if (this.cancel(jobId, 'drop')) this.#log.info({ jobId }, 'cancelled a job its promotion was dropped for');
     });
-    this.#subscriber.subscribe(deps.cancelChannel).catch((err: unknown) => this.#log.warn({ err }, 'could not subscribe to cancellations'));
+    subscriber.on('ready', () => {
+      subscriber.subscribe(deps.cancelChannel).catch((err: unknown) => {
+        if (this.#stopped === undefined) this.#log.warn({ err }, 'could not subscribe to cancellations');
+      });
+    });
   }
 
   get active(): number {
@@ -490,7 +498,7 @@ class BullmqJobWorker implements JobWorker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    this.#subscriber.disconnect();
+    const subscriberClosed = disconnect(this.#subscriber);
     // close() stops fetching and waits for the running jobs, without a deadline (pitfall 14): we add one.
     const closing = this.#worker.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the worker failed'));
     if (!(await settles(closing, graceMs))) {
@@ -503,7 +511,7 @@ class BullmqJobWorker implements JobWorker {
         void this.#worker.disconnect().catch(() => undefined);
       }
     }
-    this.#connection.disconnect();
+    await Promise.all([subscriberClosed, disconnect(this.#connection)]);
     this.#deps.onStopped(this);
   }
 
@@ -624,6 +632,18 @@ function parseRedisUrl(url: string): { readonly safe: string } {
 async function quitOrDisconnect(client: Redis): Promise<void> {
   // QUIT waits for a reconnect when Redis is down (maxRetriesPerRequest null queues it): bound it.
   if (client.status !== 'ready' || !(await settles(client.quit(), CLOSE_TIMEOUT_MS))) client.disconnect();
+}
+
+/**
+ * Disconnects at once and resolves once the connection has closed (bounded), so that what a caller does next comes
+ * after the commands still waiting on it have been rejected.
+ */
+function disconnect(client: Redis): Promise<void> {
+  // A client waiting to reconnect has no socket left to close: it never emits 'end'.
+  const done = client.status === 'end' || client.status === 'reconnecting';
+  const closed = done ? Promise.resolve() : new Promise<void>((resolve) => client.once('end', () => resolve()));
+  client.disconnect();
+  return settles(closed, CLOSE_TIMEOUT_MS).then(() => undefined);
 }
 
 function watchErrors(client: Redis, log: Logger, what: string): void {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
@@ -13,6 +14,7 @@ import {
   type JobWorker,
   type PromotionJobData,
 } from '../../../src/queue/index.js';
+import { startRedisProxy } from '../../support/redis-proxy.js';
 import { startRedisServer, type TestRedisServer } from '../../support/redis-server.js';
 import { deferred, describeJobQueueContract, progressOf, promotionJob, resultOf, until, untilState } from './job-queue-contract.js';
 
@@ -185,6 +187,36 @@ describe('BullmqJobQueue (Redis-specific)', () => {
     const started = Date.now();
     expect(await queue.healthy()).toBe(false);
     expect(Date.now() - started).toBeLessThan(FAST.healthTimeoutMs + 1000);
+  });
+
+  it('when a worker stops while its cancel subscription is being re-established, no promise rejection goes unhandled', async () => {
+    // ioredis's own re-subscribe after a reconnect leaves its promise without a handler: a stop that closes the
+    // connection before Redis answers used to reject it unhandled, which ends a Node process (CI saw it once).
+    const proxy = await startRedisProxy(redis.port);
+    const probe = new Redis(redis.url);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const prefix = uniquePrefix();
+      const queue = open({ prefix }, proxy.url);
+      const worker = queue.work(async (job) => resultOf(job.data), { concurrency: 1 });
+      workers.push(worker);
+      const subscribed = async (): Promise<boolean> => (await probe.pubsub('CHANNELS', `${prefix}*`)).length === 1;
+      await until('the worker subscribed to cancellations', subscribed);
+      proxy.swallowRepliesTo(/\r\nsubscribe\r\n/i);
+      proxy.dropConnections();
+      await until('the subscription is re-sent after the reconnect, and gets no answer', async () => proxy.swallowing === 1);
+      await worker.stop(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      // The queue still works after all that: the cut connections came back.
+      expect(await queue.healthy()).toBe(true);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      probe.disconnect();
+      await proxy.close();
+    }
   });
 
   it('when jobs have run, Redis holds Secret names only: no credential, no Redis password, no field beyond the job data', async () => {
