@@ -11,7 +11,7 @@ NODE_BIN := $(LOCAL_NODE_BIN)
 export PATH := $(LOCAL_NODE_BIN):$(PATH)
 endif
 
-.PHONY: all node deps build install uninstall typecheck provision test test-unit test-integration bench demo clean
+.PHONY: all node deps build install uninstall typecheck provision test test-unit test-integration mutation bench demo clean
 all: build
 
 node:
@@ -62,6 +62,11 @@ test-unit: deps
 
 test-integration: build
 	npx vitest run test/integration
+
+# StrykerJS over the critical modules (stryker.config.json, docs/testing.md#mutation). Incremental: a rerun tests
+# only the mutants whose code or tests changed. MUTATE=src/oci/digest.ts narrows it to some files.
+mutation: deps
+	npx stryker run $(if $(MUTATE),--mutate $(MUTATE))
 
 bench: build
 	npx tsc -p tsconfig.bench.json && node .bench/build/bench/copy-bench.js
