@@ -4,8 +4,10 @@
  * Given the content (every manifest's digest, media type, blobs and the one tag it needs in the target) —
  * so no planning walk and no tag listings — it reads every unique blob once and writes it with the fewest
  * requests Distribution accepts (POST + monolithic PUT of the streamed GET; one mount POST on the same
- * registry), reads every manifest once and writes it once by its tag, the bundle last. No digest hashing,
- * no existence checks, no verification, no locations image, no extra `.imgpkg` tags. Every request goes
+ * registry), reads every manifest once and writes it by its tags, the bundle last. No digest hashing, no
+ * existence checks, no verification. It writes the same output as the promotion, so it includes what imgpkg's
+ * layout adds (the `.imgpkg` tag of signature images and of the bundle, the locations image): a copy without
+ * them is not the same promotion (`imgpkg pull` needs the locations image). Every request goes
  * through the project's own HTTP layer (`RegistryTransport`: undici pools, retries, body handling), imported
  * read-only from src/oci, so the floor and bundle-promoter differ only in what they ask, not how.
  *
@@ -13,9 +15,12 @@
  *   node .bench/build/bench/floor.js SPEC.json
  */
 import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { DEFAULT_RETRY_POLICY, MANIFEST_ACCEPT, anonymousKeychain } from '../src/oci/index.js';
 import { RegistryTransport, type Reply } from '../src/oci/registry-transport.js';
 import { limiter } from '../src/promote/limiter.js';
+import { imgpkgTag } from '../src/promote/plan.js';
+import { buildImageLocationsImage, imageLocationsTag } from '../src/bundle/image-locations.js';
 import type { Artifact } from './content.js';
 
 export interface FloorSpec {
@@ -55,32 +60,55 @@ async function floor(spec: FloorSpec): Promise<{ requests: number }> {
       });
       return;
     }
+    const read = async (): Promise<Readable> => {
+      const get: Reply = await transport.request({
+        kind: 'GET blob', method: 'GET', registry: spec.src, url: `/v2/${spec.srcRepo}/blobs/${digest}`,
+        accept: [200], stream: true, follow: true, subject: subject('GET', digest),
+      });
+      return get.stream!;
+    };
+    await upload(digest, read, spec.blobSizes[digest] ?? 0);
+  };
+
+  /** POST, then one monolithic PUT of what `body` gives: the fewest requests Distribution accepts for a new blob. */
+  const upload = async (digest: string, body: () => Promise<Buffer | Readable>, size: number): Promise<void> => {
     const post = await transport.request({
       kind: 'POST upload', method: 'POST', registry: spec.dst, url: `/v2/${spec.dstRepo}/blobs/uploads/`,
       headers: { 'content-length': '0' }, accept: [202], retry: true, subject: subject('POST', digest),
     });
     const location = new URL(String(post.headers['location']), post.url);
     location.searchParams.append('digest', digest);
-    const get: Reply = await transport.request({
-      kind: 'GET blob', method: 'GET', registry: spec.src, url: `/v2/${spec.srcRepo}/blobs/${digest}`,
-      accept: [200], stream: true, follow: true, subject: subject('GET', digest),
-    });
     await transport.request({
       kind: 'PUT upload', method: 'PUT', registry: spec.dst, url: location,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(spec.blobSizes[digest]) },
-      body: get.stream!, accept: [201], retry: false, commit: true, subject: subject('PUT', digest),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: await body(), accept: [201], retry: false, commit: true, subject: subject('PUT', digest),
     });
   };
 
+  const putManifest = async (tag: string, mediaType: string, body: Buffer): Promise<void> => {
+    await transport.request({
+      kind: 'PUT manifest', method: 'PUT', registry: spec.dst, url: `/v2/${spec.dstRepo}/manifests/${tag}`,
+      headers: { 'content-type': mediaType }, body, accept: [201], retry: true, subject: subject('PUT', tag),
+    });
+  };
+
+  /** Every manifest carries imgpkg's `sha256-<hex>.imgpkg` tag; Distribution takes one tag per PUT. */
   const copyManifest = async (a: Artifact): Promise<void> => {
     const got = await transport.request({
       kind: 'GET manifest', method: 'GET', registry: spec.src, url: `/v2/${spec.srcRepo}/manifests/${a.digest}`,
       headers: { accept: MANIFEST_ACCEPT.join(', ') }, accept: [200], maxBytes: 4 * 1024 * 1024, subject: subject('GET', a.digest),
     });
-    await transport.request({
-      kind: 'PUT manifest', method: 'PUT', registry: spec.dst, url: `/v2/${spec.dstRepo}/manifests/${a.targetTag}`,
-      headers: { 'content-type': a.mediaType }, body: got.body, accept: [201], retry: true, subject: subject('PUT', a.targetTag),
-    });
+    for (const tag of new Set([a.targetTag, imgpkgTag(a.digest)])) await putManifest(tag, a.mediaType, got.body);
+  };
+
+  /** The bundle's locations image (imgpkg's, built by the same code as ours): two small blobs, two tags. */
+  const writeLocations = async (bundle: Artifact): Promise<void> => {
+    const images = spec.artifacts.filter((a) => a.kind === 'image').map((a) => ({ image: `${spec.src}/${spec.srcRepo}@${a.digest}`, isBundle: false }));
+    const built = await buildImageLocationsImage(images);
+    for (const blob of built.blobs) await upload(blob.digest, async () => blob.bytes, blob.bytes.length);
+    for (const tag of [imageLocationsTag(bundle.digest), imgpkgTag(built.manifest.digest)]) {
+      await putManifest(tag, built.manifest.mediaType, built.manifest.bytes);
+    }
   };
 
   try {
@@ -90,7 +118,10 @@ async function floor(spec: FloorSpec): Promise<{ requests: number }> {
     for (const a of spec.artifacts) for (const d of a.blobs) if (!blobs.has(d)) blobs.set(d, limit(() => copyBlob(d)));
     const writeAfterBlobs = (a: Artifact) => Promise.all(a.blobs.map((d) => blobs.get(d))).then(() => limit(() => copyManifest(a)));
     const bundles = spec.artifacts.filter((a) => a.kind === 'bundle');
-    await Promise.all(spec.artifacts.filter((a) => a.kind !== 'bundle').map(writeAfterBlobs));
+    await Promise.all([
+      ...spec.artifacts.filter((a) => a.kind !== 'bundle').map(writeAfterBlobs),
+      ...bundles.map((b) => limit(() => writeLocations(b))),
+    ]);
     for (const b of bundles) await writeAfterBlobs(b);
     return { requests: transport.stats.requests };
   } finally {
