@@ -67,6 +67,7 @@ describe('legacy signature #4 + #5 (key-only, no tlog)', () => {
       const v = verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: p });
       expect(v.passed).toBe(false);
       expect(v.reason).toBe('tlog evidence missing');
+      expect(v.detail).toMatch(/no dev\.sigstore\.cosign\/bundle annotation \(authority .+ requires transparency-log evidence\)/);
     });
   });
 
@@ -88,6 +89,7 @@ describe('legacy signature #4 + #5 (key-only, no tlog)', () => {
       const p = await policy({ authorities: [{ keys: [KEY2], tlog: 'ignore' }] });
       const v = verifySimpleSigningLayer(layer.payload, layer.annotations, { repo, digest: manifestDigest, policy: p });
       expect(v.reason).toBe('signature invalid');
+      expect(v.detail).toMatch(/signature does not verify with key .*ci-cosign2\.pub/);
     });
     it('fails a required annotation foo=bar because optional is null', async () => {
       const p = await policy({ authorities: [{ keys: [KEY1], tlog: 'ignore' }], annotations: { foo: 'bar' } });
@@ -243,10 +245,19 @@ describe('legacy signature #6 + #7 (key-based, Rekor SET)', () => {
       await expect(policy({ authorities: [{ keys: [KEY2] }] })).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringContaining('tlog: ignore') });
       await expect(policy({ authorities: [{ keys: [KEY2], tlog: 'if-present' }] })).rejects.toMatchObject({ code: 'POLICY_INVALID' });
     });
+    it('with tlog: ignore, does not even read the evidence: a tampered SET passes, with no integratedTime', async () => {
+      const p = await policy({ authorities: [{ keys: [KEY2], tlog: 'ignore' }] });
+      const tampered = { ...layer.annotations, 'dev.sigstore.cosign/bundle': annotation.replace('"logIndex":11608800', '"logIndex":11608801') };
+      const v = verifySimpleSigningLayer(layer.payload, tampered, { repo: rekorRepo, digest: manifestDigest, policy: p });
+      expect(v.passed).toBe(true);
+      expect(v.integratedTime).toBeUndefined();
+    });
     it('fails as invalid tlog evidence when the SET was tampered with', async () => {
       const p = await policy({ authorities: [{ keys: [KEY2], tlog: 'if-present', rekorKeys: [REKOR] }] });
       const tampered = { ...layer.annotations, 'dev.sigstore.cosign/bundle': annotation.replace('"logIndex":11608800', '"logIndex":11608801') };
-      expect(verifySimpleSigningLayer(layer.payload, tampered, { repo: rekorRepo, digest: manifestDigest, policy: p }).reason).toBe('tlog evidence invalid');
+      const v = verifySimpleSigningLayer(layer.payload, tampered, { repo: rekorRepo, digest: manifestDigest, policy: p });
+      expect(v.reason).toBe('tlog evidence invalid');
+      expect(v.detail).toBe('signed entry timestamp does not verify with the log key');
     });
     it('fails when the log key was not valid at integratedTime', async () => {
       const root = JSON.parse(fixtureText('cosign-trusted_root_pgi.json')) as { tlogs: { publicKey: { validFor: { start: string } } }[] };
