@@ -2,10 +2,10 @@ import { sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
-import { ImageSigner, parsePublicKey, SignatureVerifier, type SigningKey } from '../../../src/cosign/index.js';
+import { ImageSigner, loadPolicy, parsePublicKey, SignatureVerifier, type SigningKey } from '../../../src/cosign/index.js';
 import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
 import { serializeImageManifest } from '../../../src/oci/index.js';
-import { fixture, sigstoreJsonLayer } from './fixture-files.js';
+import { FIXTURE_DIR, fixture, sigstoreJsonLayer } from './fixture-files.js';
 import { MemoryRegistry } from './memory-registry.js';
 import { OCI_MANIFEST, SIG, digestOf, newKey, plantAttestation, policyFor, repo } from './verifier-support.js';
 
@@ -258,6 +258,83 @@ describe('SignatureVerifier', () => {
       reg.plantManifest(repo, OCI_MANIFEST, sigOfOther.bytes, `sha256-${image.slice(7)}.sig`);
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
       expect(r).toMatchObject({ passed: false, reasons: ['digest mismatch'] });
+    });
+  });
+
+  describe('at the reader limits', () => {
+    // Exactly the limit is read; one more is refused as a whole (the comparisons are strict).
+    it('reads a .sig image with exactly maxLayers layers, and refuses one more', async () => {
+      const { key, pem } = newKey();
+      const policy = await policyFor({ authorities: [{ keys: [pem] }] });
+      const limited = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { maxLayers: 2 } });
+      await signer.sign({ repo, digest: image }, key);
+      await signer.sign({ repo, digest: image }, key, { annotations: { run: '2' } });
+      expect(await limited.verify({ repo, digest: image }, policy)).toMatchObject({ passed: true });
+      await signer.sign({ repo, digest: image }, key, { annotations: { run: '3' } });
+      const r = await limited.verify({ repo, digest: image }, policy);
+      expect(r.passed).toBe(false);
+      expect(r.signatures[0]).toMatchObject({ limit: 'SIG_TOO_MANY_LAYERS', detail: '[SIG_TOO_MANY_LAYERS] signature image has 3 layers; more than 2 are refused' });
+    });
+
+    it('reads a payload of exactly maxPayloadBytes, and refuses one byte less of limit', async () => {
+      const { key, pem } = newKey();
+      const policy = await policyFor({ authorities: [{ keys: [pem] }] });
+      await signer.sign({ repo, digest: image }, key);
+      const sig = JSON.parse((await reg.getManifest({ ...repo, tag: `sha256-${image.slice(7)}.sig` })).bytes.toString()) as { layers: { size: number }[] };
+      const size = sig.layers[0]?.size ?? 0;
+      const exact = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { maxPayloadBytes: size } });
+      expect(await exact.verify({ repo, digest: image }, policy)).toMatchObject({ passed: true });
+      const under = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { maxPayloadBytes: size - 1 } });
+      const r = await under.verify({ repo, digest: image }, policy);
+      expect(r.signatures[0]).toMatchObject({ passed: false, limit: 'SIG_PAYLOAD_TOO_LARGE' });
+    });
+
+    it('examines exactly maxReferrers bundles, and refuses the lot when there is one more', async () => {
+      const a = newKey();
+      const b = newKey();
+      const policy = await policyFor({ authorities: [{ keys: [a.pem] }] });
+      await signer.sign({ repo, digest: image }, a.key, { newBundleFormat: true });
+      await signer.sign({ repo, digest: image }, b.key, { newBundleFormat: true });
+      const two = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { maxReferrers: 2 } });
+      expect(await two.verify({ repo, digest: image }, policy)).toMatchObject({ passed: true });
+      const one = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { maxReferrers: 1 } });
+      const r = await one.verify({ repo, digest: image }, policy);
+      expect(r.passed).toBe(false);
+      expect(r.signatures).toEqual([expect.objectContaining({ limit: 'SIG_TOO_MANY_REFERRERS', detail: '[SIG_TOO_MANY_REFERRERS] 2 referrers exceed the limit of 1; none were read' })]);
+    });
+  });
+
+  describe('when the policy has per-image rules (scope: all)', () => {
+    const rules = (release: string, build: string, match: string) =>
+      loadPolicy(
+        {
+          scope: 'all',
+          bundle: { authorities: [{ name: 'release', keys: [release], tlog: 'ignore' }] },
+          images: [{ match, authorities: [{ name: 'build', keys: [build], tlog: 'ignore' }] }],
+        },
+        { baseDir: FIXTURE_DIR },
+      );
+
+    it('verifies an image with the rule its repository matches, and the bundle with the bundle rules', async () => {
+      const release = newKey();
+      const build = newKey();
+      const policy = await rules(release.pem, build.pem, 'registry.example.com/team/*');
+      await signer.sign({ repo, digest: image }, build.key);
+      expect(await verifier.verify({ repo, digest: image, kind: 'image' }, policy)).toMatchObject({ passed: true, authoritiesPassed: ['build'] });
+      expect(await verifier.verify({ repo, digest: image, kind: 'bundle' }, policy)).toMatchObject({ passed: false, authoritiesPassed: [] });
+    });
+
+    it('fails closed, as an untrusted identity, for an image no rule names', async () => {
+      const release = newKey();
+      const build = newKey();
+      const policy = await rules(release.pem, build.pem, 'other.example.com/**');
+      await signer.sign({ repo, digest: image }, build.key);
+      await signer.sign({ repo, digest: image }, release.key, { newBundleFormat: true });
+      const r = await verifier.verify({ repo, digest: image, kind: 'image' }, policy);
+      expect(r).toMatchObject({ digest: image, passed: false, authoritiesPassed: [], signersCounted: 0, reasons: ['untrusted identity'] });
+      expect(r.signatures).toEqual([
+        expect.objectContaining({ passed: false, reason: 'untrusted identity', detail: 'no images[] rule of the policy matches registry.example.com/team/app (rules: other.example.com/**)' }),
+      ]);
     });
   });
 
