@@ -90,4 +90,86 @@ describe('signature checks', () => {
       expect(verifyAttestationLayer(vuln, { predicateType: 'https://slsa.dev/provenance/v1' }, { repo, digest, policy: p })).toMatchObject({ passed: true, predicateType: 'https://cosign.sigstore.dev/attestation/vuln/v1' });
     });
   });
+
+  describe('when a .att layer or a bundle is malformed, it is refused as an invalid signature, saying what is wrong', () => {
+    const subject = { digest: { sha256: digest.slice(7) } };
+    const att = async (make: (key: SigningKey) => unknown) => {
+      const { key, pem } = newKey();
+      const blob = Buffer.from(typeof make(key) === 'string' ? (make(key) as string) : JSON.stringify(make(key)));
+      return verifyAttestationLayer(blob, {}, { repo, digest, policy: await policyFor(pem) });
+    };
+    const bun = async (make: (key: SigningKey) => unknown) => {
+      const { key, pem } = newKey();
+      const made = make(key);
+      const blob = Buffer.isBuffer(made) ? made : Buffer.from(typeof made === 'string' ? made : JSON.stringify(made));
+      return verifyBundleBlob(blob, { repo, digest, policy: await policyFor(pem) });
+    };
+    const invalid = (detail: string | RegExp) => ({ passed: false, reason: 'signature invalid', detail: typeof detail === 'string' ? detail : expect.stringMatching(detail) });
+
+    it('a .att layer that is not a DSSE envelope', async () => {
+      expect(await att(() => 'not json')).toMatchObject(invalid(/./));
+    });
+    it('a .att layer whose payloadType is not in-toto', async () => {
+      expect(await att((key) => ({ ...envelope(key, statement(subject)), payloadType: 'text/plain' }))).toMatchObject(
+        invalid('DSSE payloadType is "text/plain", not application/vnd.in-toto+json'),
+      );
+    });
+    it('a .att layer whose payload is not an in-toto statement', async () => {
+      expect(await att((key) => envelope(key, Buffer.from('{"hello":"world"}')))).toMatchObject(invalid(/./));
+    });
+    it('a .att layer with no signatures', async () => {
+      expect(await att((key) => ({ ...envelope(key, statement(subject)), signatures: [] }))).toMatchObject(invalid('DSSE envelope has no signatures'));
+    });
+    it('a .att layer with more DSSE signatures than the limit, and not one more than allowed', async () => {
+      const { key, pem } = newKey();
+      const policy = await policyFor(pem);
+      const limits = { maxTlogEntries: 32, maxDsseSignatures: 2 };
+      const two = Buffer.from(JSON.stringify(envelope(key, statement(subject), 1)));
+      expect(verifyAttestationLayer(two, {}, { repo, digest, policy, limits })).toMatchObject({ passed: true });
+      const three = Buffer.from(JSON.stringify(envelope(key, statement(subject), 2)));
+      expect(verifyAttestationLayer(three, {}, { repo, digest, policy, limits })).toMatchObject({
+        ...invalid('[SIG_TOO_MANY_DSSE_SIGNATURES] DSSE envelope has 3 signatures; more than 2 are refused unchecked'),
+        limit: 'SIG_TOO_MANY_DSSE_SIGNATURES',
+      });
+    });
+    it('a .att statement about another digest is a digest mismatch naming both', async () => {
+      const other = 'cd'.repeat(32);
+      expect(await att((key) => envelope(key, statement({ digest: { sha256: other } })))).toMatchObject({
+        passed: false,
+        reason: 'digest mismatch',
+        detail: `statement subjects [${other}] do not include ${digest}`,
+      });
+    });
+
+    it('a bundle that is not JSON', async () => {
+      expect(await bun(() => Buffer.from('{'))).toMatchObject(invalid(/^bundle: /));
+    });
+    it('a bundle of another media type than v0.3', async () => {
+      expect(await bun((key) => ({ ...JSON.parse(bundle(key, statement(subject)).toString()), mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2' }))).toMatchObject(
+        invalid('unsupported bundle media type application/vnd.dev.sigstore.bundle+json;version=0.2 (v0.3 expected)'),
+      );
+    });
+    it('a bundle whose DSSE payloadType is not in-toto', async () => {
+      const make = (key: SigningKey) => {
+        const b = JSON.parse(bundle(key, statement(subject)).toString()) as { dsseEnvelope: { payloadType: string } };
+        b.dsseEnvelope.payloadType = 'text/plain';
+        return b;
+      };
+      expect(await bun(make)).toMatchObject(invalid('DSSE payloadType is "text/plain", not application/vnd.in-toto+json'));
+    });
+    it('a bundle whose statement is not an in-toto statement', async () => {
+      expect(await bun((key) => bundle(key, Buffer.from('{"hello":"world"}')))).toMatchObject(invalid(/./));
+    });
+    it('a bundle with more DSSE signatures than the limit', async () => {
+      const make = (key: SigningKey) => {
+        const b = JSON.parse(bundle(key, statement(subject)).toString()) as { dsseEnvelope: unknown };
+        b.dsseEnvelope = envelope(key, statement(subject), 16);
+        return b;
+      };
+      expect(await bun(make)).toMatchObject({
+        ...invalid('[SIG_TOO_MANY_DSSE_SIGNATURES] bundle DSSE envelope has 17 signatures; more than 16 are refused unchecked'),
+        limit: 'SIG_TOO_MANY_DSSE_SIGNATURES',
+      });
+    });
+  });
 });
