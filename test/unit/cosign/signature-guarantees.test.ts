@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
-import { ImageSigner, SignatureVerifier, type SignatureCheck, type SigningKey } from '../../../src/cosign/index.js';
+import { ImageSigner, SignatureVerifier, type FailureReason, type SignatureCheck, type SigningKey } from '../../../src/cosign/index.js';
 import { summarise } from '../../../src/cosign/signature-verifier.js';
 import { MemoryRegistry } from './memory-registry.js';
 import { OCI_MANIFEST, newKey, plantAttestation, policyFor, repo } from './verifier-support.js';
@@ -65,6 +65,46 @@ describe('signature policy guarantees', () => {
       const policy = await policyFor({ authorities: [{ name: 'ci', keys: [pem], tlog: 'ignore' }] });
       const r = summarise(image, [attestation('bundle-attestation'), { format: 'bundle', source: 'y', passed: true, authorities: ['ci'] }], policy);
       expect(r).toMatchObject({ passed: true, authoritiesPassed: ['ci'], reasons: [] });
+    });
+  });
+
+  describe('summarise: the threshold counts distinct signers, each matched to its own authority', () => {
+    const sig = (signer: string | undefined, authorities: string[], passed = true): SignatureCheck => ({
+      format: 'legacy', source: `${signer}`, passed, authorities, ...(signer === undefined ? {} : { signer }),
+    });
+    const twoAuthorities = async () => {
+      const a = newKey();
+      const b = newKey();
+      return policyFor({ authorities: [{ name: 'a', keys: [a.pem], tlog: 'ignore' }, { name: 'b', keys: [b.pem], tlog: 'ignore' }], threshold: 2 });
+    };
+
+    it('two signers that satisfy the same single authority count once', async () => {
+      const r = summarise(image, [sig('key:1', ['a']), sig('key:2', ['a'])], await twoAuthorities());
+      expect(r).toMatchObject({ passed: false, signersCounted: 1, authoritiesPassed: ['a'] });
+    });
+
+    it('re-matches an earlier signer to free an authority for a later one (augmenting path)', async () => {
+      // key:1 could be a or b; key:2 only a. Greedy a → key:1 would count 1; the matching finds 2.
+      const r = summarise(image, [sig('key:1', ['a', 'b']), sig('key:2', ['a'])], await twoAuthorities());
+      expect(r).toMatchObject({ passed: true, signersCounted: 2, authoritiesPassed: ['a', 'b'], reasons: [] });
+    });
+
+    it('counts a failed check for nobody, even if it names authorities', async () => {
+      const r = summarise(image, [sig('key:1', ['a']), sig('key:2', ['b'], false)], await twoAuthorities());
+      expect(r).toMatchObject({ passed: false, signersCounted: 1, authoritiesPassed: ['a'] });
+    });
+
+    it('counts checks without a signer identity as distinct signers', async () => {
+      const r = summarise(image, [sig(undefined, ['a']), sig(undefined, ['b'])], await twoAuthorities());
+      expect(r).toMatchObject({ passed: true, signersCounted: 2 });
+    });
+
+    it('gives the failed checks\' reasons, in catalogue order, when too few signers passed', async () => {
+      const failed = (reason: FailureReason): SignatureCheck => ({ format: 'bundle', source: 'f', passed: false, authorities: [], reason });
+      const r = summarise(image, [failed('tlog evidence missing'), failed('digest mismatch'), failed('digest mismatch'), sig('key:1', ['a'])], await twoAuthorities());
+      expect(r.reasons).toEqual(['digest mismatch', 'tlog evidence missing']);
+      const enough = summarise(image, [failed('digest mismatch'), sig('key:1', ['a']), sig('key:2', ['b'])], await twoAuthorities());
+      expect(enough).toMatchObject({ passed: true, reasons: [] });
     });
   });
 
