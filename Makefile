@@ -64,7 +64,8 @@ test-integration: build
 	npx vitest run test/integration
 
 # StrykerJS over the critical modules (stryker.config.json, docs/testing.md#mutation). Incremental: a rerun tests
-# only the mutants whose code or tests changed. MUTATE=src/oci/digest.ts narrows it to some files.
+# only the mutants whose code or tests changed (test/mutation/stryker-incremental.json, committed; commit it after
+# a run). MUTATE=src/oci/digest.ts narrows it to some files.
 mutation: deps
 	npx stryker run $(if $(MUTATE),--mutate $(MUTATE))
 
