@@ -95,7 +95,8 @@ describe('signature checks', () => {
     const subject = { digest: { sha256: digest.slice(7) } };
     const att = async (make: (key: SigningKey) => unknown) => {
       const { key, pem } = newKey();
-      const blob = Buffer.from(typeof make(key) === 'string' ? (make(key) as string) : JSON.stringify(make(key)));
+      const made = make(key);
+      const blob = Buffer.from(typeof made === 'string' ? made : JSON.stringify(made));
       return verifyAttestationLayer(blob, {}, { repo, digest, policy: await policyFor(pem) });
     };
     const bun = async (make: (key: SigningKey) => unknown) => {
