@@ -13,8 +13,6 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
  */
 export interface TestRedisProxy {
   readonly url: string;
-  /** Client connections open through the proxy. */
-  readonly openConnections: number;
   /** Connections whose replies are being swallowed. */
   readonly swallowing: number;
   /** From now on, a connection whose client sends bytes matching `pattern` gets no reply again. */
@@ -66,9 +64,6 @@ export async function startRedisProxy(redisPort: number): Promise<TestRedisProxy
   const { port } = server.address() as AddressInfo;
   return {
     url: `redis://127.0.0.1:${port}`,
-    get openConnections() {
-      return pairs.size;
-    },
     get swallowing() {
       return swallowing;
     },
