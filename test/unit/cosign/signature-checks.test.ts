@@ -93,17 +93,20 @@ describe('signature checks', () => {
 
   describe('when a .att layer or a bundle is malformed, it is refused as an invalid signature, saying what is wrong', () => {
     const subject = { digest: { sha256: digest.slice(7) } };
-    const att = async (make: (key: SigningKey) => unknown) => {
-      const { key, pem } = newKey();
-      const made = make(key);
-      const blob = Buffer.from(typeof made === 'string' ? made : JSON.stringify(made));
-      return verifyAttestationLayer(blob, {}, { repo, digest, policy: await policyFor(pem) });
-    };
-    const bun = async (make: (key: SigningKey) => unknown) => {
+    /** Signs with a fresh key whatever `make` builds (bytes, text or JSON), and checks it with a policy trusting that key. */
+    const signed = async (make: (key: SigningKey) => unknown) => {
       const { key, pem } = newKey();
       const made = make(key);
       const blob = Buffer.isBuffer(made) ? made : Buffer.from(typeof made === 'string' ? made : JSON.stringify(made));
-      return verifyBundleBlob(blob, { repo, digest, policy: await policyFor(pem) });
+      return { blob, ctx: { repo, digest, policy: await policyFor(pem) } };
+    };
+    const att = async (make: (key: SigningKey) => unknown) => {
+      const { blob, ctx } = await signed(make);
+      return verifyAttestationLayer(blob, {}, ctx);
+    };
+    const bun = async (make: (key: SigningKey) => unknown) => {
+      const { blob, ctx } = await signed(make);
+      return verifyBundleBlob(blob, ctx);
     };
     const invalid = (detail: string | RegExp) => ({ passed: false, reason: 'signature invalid', detail: typeof detail === 'string' ? detail : expect.stringMatching(detail) });
 
