@@ -3,6 +3,7 @@ import { PromoteError } from '../errors.js';
 import { formatReference, formatRepository, parseReference, type Registry, type Repository } from '../oci/index.js';
 import { Planner, type PlanOptions, type PlanRequest, type PromotionPlan } from './plan.js';
 import { PlanExecutor, type CopyCounts, type ExecuteOptions, type Progress } from './executor.js';
+import { TargetWrites } from './target-writes.js';
 
 /** What a verification of one artifact concluded; the cosign verifier's result satisfies this shape. */
 export interface GateVerdict {
@@ -80,8 +81,21 @@ export class PromotionEngine {
     };
     const progress = (phase: Progress['phase']) => report({ ...last, phase });
     progress('plan');
-    // Every image is verified under scope all: no unsigned cache may decide which images exist or what they are.
-    const plan = await this.plan(request, options.gate?.scope === 'all' ? { ...options, trustLocationsCache: false } : options, signal);
+    // Every image is verified under scope all: no unsigned cache or shortcut may decide which images exist or what they are.
+    const planOptions: PlanOptions = options.gate?.scope === 'all' ? { ...options, bundleDetectionShortcuts: false } : { ...options };
+    // Without a gate nothing must wait for a verdict, so blob copies start while the walk still runs; with
+    // one, nothing is written before the source has passed.
+    const writes = options.gate ? undefined : new TargetWrites({ registry: this.#registry, target: request.target, ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) }, signal);
+    if (writes) planOptions.onBlobNeeded = (digest, blob, targetIsNew) => void writes.copyBlob(digest, blob, targetIsNew);
+    let plan: PromotionPlan;
+    try {
+      plan = await this.plan(request, planOptions, signal);
+    } catch (err) {
+      // No copy outlives the promotion that started it.
+      writes?.abort(err);
+      await writes?.settled();
+      throw err;
+    }
     const log = this.#log.child({ source: formatReference(request.source), target: formatRepository(request.target) });
     log.info({ digest: plan.rootDigest, artifacts: plan.artifacts.length, blobs: plan.blobs.size }, 'planned promotion');
 
@@ -94,7 +108,7 @@ export class PromotionEngine {
     }
 
     const executor = new PlanExecutor({ registry: this.#registry, log });
-    const counts = await executor.copyContent(plan, { ...options, onProgress: report }, signal);
+    const counts = await executor.copyContent(plan, { ...options, onProgress: report }, signal, writes);
 
     let targetVerdicts: GateVerdict[] = [];
     if (gate) {

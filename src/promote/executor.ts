@@ -2,8 +2,9 @@ import type { Logger } from '../log.js';
 import { PromoteError } from '../errors.js';
 import { formatRepository, type Registry, type Repository } from '../oci/index.js';
 import { buildImageLocationsImage, imageLocationsTag } from '../bundle/index.js';
-import { imgpkgTag, type PlannedArtifact, type PlannedReferrers, type PromotionPlan } from './plan.js';
-import { limiter } from './limiter.js';
+import { imgpkgTag, type PlannedArtifact, type PlannedReferrers, type PlannedTag, type PromotionPlan } from './plan.js';
+import { once } from './limiter.js';
+import { TargetWrites } from './target-writes.js';
 
 export type Phase = 'plan' | 'verify-source' | 'blobs' | 'manifests' | 'attachments' | 'locations' | 'verify-target' | 'tags' | 'done';
 
@@ -37,9 +38,10 @@ export interface ExecuteOptions {
 }
 
 /**
- * Writes a plan into its target in the order that keeps every tag honest: blobs, then manifests children
- * first, then signature tags and referrer indexes, then locations images. The bundle's own tags are a
- * separate step (`writeBundleTags`), taken only after the target has been verified.
+ * Writes a plan into its target in the order that keeps every tag honest: an artifact's manifest once its
+ * blobs (and index children) are in, its signature tags once it is, then referrer indexes, then locations
+ * images. Nothing waits for a phase to end: each write waits only for what it depends on. The bundle's
+ * own tags are a separate step (`writeBundleTags`), taken only after the target has been verified.
  */
 export class PlanExecutor {
   readonly #registry: Registry;
@@ -50,8 +52,12 @@ export class PlanExecutor {
     this.#log = deps.log;
   }
 
-  async copyContent(plan: PromotionPlan, options: ExecuteOptions = {}, signal?: AbortSignal): Promise<CopyCounts> {
-    const limit = limiter(options.concurrency ?? 8);
+  /**
+   * `writes`: the promotion's writes, when some blob copies were started while planning (the engine's
+   * overlap); by default a fresh one.
+   */
+  async copyContent(plan: PromotionPlan, options: ExecuteOptions = {}, signal?: AbortSignal, writes?: TargetWrites): Promise<CopyCounts> {
+    const session = writes ?? new TargetWrites({ registry: this.#registry, target: plan.target, ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) }, signal);
     const target = plan.target;
     const toCopy = plan.artifacts.filter((a) => !a.presentInTarget);
     const blobDigests = [...new Set(toCopy.flatMap((a) => a.blobs))];
@@ -70,57 +76,47 @@ export class PlanExecutor {
     progress.artifactsDone = counts.artifactsPresent;
     report('blobs');
 
-    // One failure stops the siblings still in flight: no point finishing uploads of a doomed promotion.
-    const failFast = new AbortController();
-    const linked = signal ? AbortSignal.any([signal, failFast.signal]) : failFast.signal;
-    const all = async <T>(items: readonly T[], each: (item: T) => Promise<void>): Promise<void> => {
-      await Promise.all(items.map((item) => limit(() => each(item)).catch((err: unknown) => {
-        failFast.abort(err);
-        throw err;
-      })));
-    };
-
-    await all(blobDigests, async (digest) => {
+    const blobsIn = once<string, void>();
+    const blobIn = (digest: string) => blobsIn(digest, async () => {
       const blob = plan.blobs.get(digest);
       if (!blob) throw new PromoteError('MANIFEST_INVALID', `internal: blob ${digest} is not in the plan`);
-      const outcome = await this.#registry.copyBlob(
-        { repo: blob.source, descriptor: blob.descriptor, ...(blob.bytes ? { bytes: blob.bytes } : {}), ...(plan.targetExisted ? {} : { targetIsNew: true }) }, target, linked);
+      const outcome = await session.copyBlob(digest, blob, !plan.targetExisted);
       counts.blobs[outcome] += 1;
       if (outcome === 'uploaded') counts.bytesUploaded += blob.descriptor.size;
       progress.blobsDone += 1;
       progress.bytesDone += blob.descriptor.size;
-      report('blobs');
+      report(progress.blobsDone < progress.blobsTotal ? 'blobs' : 'manifests');
     });
-
-    report('manifests');
-    for (const level of byLevel(toCopy)) {
-      await all(level, async (artifact) => {
-        await this.#putManifest(artifact, target, linked);
-        counts.artifactsCopied += 1;
-        progress.artifactsDone += 1;
-        report('manifests');
-      });
-    }
+    const pending = new Map(toCopy.map((a) => [a.digest, a]));
+    const tagsOf = Map.groupBy(plan.signatureTags.filter((t) => !t.presentInTarget), (t) => t.digest);
+    const written = once<string, void>();
+    const write = (artifact: PlannedArtifact): Promise<void> => written(artifact.digest, async () => {
+      const children = artifact.children.flatMap((c) => pending.get(c) ?? []);
+      await Promise.all([...artifact.blobs.map(blobIn), ...children.map(write)]);
+      await session.run((s) => this.#putManifest(artifact, target, s));
+      counts.artifactsCopied += 1;
+      progress.artifactsDone += 1;
+      report(progress.blobsDone < progress.blobsTotal ? 'blobs' : 'manifests');
+      await Promise.all((tagsOf.get(artifact.digest) ?? []).map((t) => this.#writeTag(t, artifact, session, counts)));
+    });
+    await Promise.all(toCopy.map(write));
 
     report('attachments');
+    // Tags of manifests already in the target (a run stopped between the manifest and its tag).
     const byDigest = new Map(plan.artifacts.map((a) => [a.digest, a]));
-    await all(plan.signatureTags.filter((t) => !t.presentInTarget), async (t) => {
-      const artifact = byDigest.get(t.digest);
-      if (!artifact?.manifest) throw new PromoteError('MANIFEST_INVALID', `internal: ${t.tag} has no manifest in the plan`);
-      await this.#put(target, { tag: t.tag }, artifact.manifest.mediaType, artifact.manifest.bytes, t.digest, linked);
-      counts.tagsWritten += 1;
-    });
-    await all(plan.referrers, (r) => this.#writeReferrers(r, target, linked));
+    const left = plan.signatureTags.filter((t) => !t.presentInTarget && !pending.has(t.digest));
+    await Promise.all(left.map((t) => this.#writeTag(t, byDigest.get(t.digest), session, counts)));
+    await Promise.all(plan.referrers.map((r) => session.run((s) => this.#writeReferrers(r, target, s))));
 
     report('locations');
     // Sequential, root first, as imgpkg writes them.
     for (const bundle of plan.bundles) {
       if (bundle.locationsPresentInTarget) continue;
       const image = await buildImageLocationsImage(bundle.locations);
-      for (const blob of image.blobs) await this.#registry.pushBlob(target, blob.bytes, blob.mediaType, linked);
+      for (const blob of image.blobs) await session.run((s) => this.#registry.pushBlob(target, blob.bytes, blob.mediaType, s));
       const { mediaType, bytes, digest } = image.manifest;
-      await this.#put(target, { tag: imageLocationsTag(bundle.digest) }, mediaType, bytes, digest, linked);
-      await this.#put(target, { tag: imgpkgTag(digest) }, mediaType, bytes, digest, linked);
+      await session.run((s) => this.#put(target, { tag: imageLocationsTag(bundle.digest) }, mediaType, bytes, digest, s));
+      await session.run((s) => this.#put(target, { tag: imgpkgTag(digest) }, mediaType, bytes, digest, s));
       counts.tagsWritten += 2;
     }
     return counts;
@@ -147,6 +143,13 @@ export class PlanExecutor {
     await this.#put(target, where, artifact.manifest.mediaType, artifact.manifest.bytes, artifact.digest, signal);
   }
 
+  async #writeTag(t: PlannedTag, artifact: PlannedArtifact | undefined, session: TargetWrites, counts: CopyCounts): Promise<void> {
+    if (!artifact?.manifest) throw new PromoteError('MANIFEST_INVALID', `internal: ${t.tag} has no manifest in the plan`);
+    const { mediaType, bytes } = artifact.manifest;
+    await session.run((s) => this.#put(session.target, { tag: t.tag }, mediaType, bytes, t.digest, s));
+    counts.tagsWritten += 1;
+  }
+
   async #put(target: Repository, where: { tag: string } | { digest: string }, mediaType: string, bytes: Buffer, expected: string, signal: AbortSignal | undefined): Promise<void> {
     const stored = await this.#registry.putManifest({ ...target, ...where }, { mediaType, bytes }, signal);
     if (stored !== expected) {
@@ -160,24 +163,4 @@ export class PlanExecutor {
     const written = await this.#registry.indexReferrers(target, planned.subject, planned.referrers, template, signal);
     if (written) this.#log.debug({ subject: planned.subject, referrers: planned.referrers.length }, 'wrote referrers fallback index');
   }
-}
-
-/** Groups manifests so that each group only depends on earlier ones (index children before their index). */
-function byLevel(artifacts: readonly PlannedArtifact[]): PlannedArtifact[][] {
-  const byDigest = new Map(artifacts.map((a) => [a.digest, a]));
-  const levels = new Map<string, number>();
-  const levelOf = (a: PlannedArtifact): number => {
-    const known = levels.get(a.digest);
-    if (known !== undefined) return known;
-    let level = 0;
-    for (const child of a.children) {
-      const c = byDigest.get(child);
-      if (c) level = Math.max(level, levelOf(c) + 1);
-    }
-    levels.set(a.digest, level);
-    return level;
-  };
-  const groups: PlannedArtifact[][] = [];
-  for (const a of artifacts) (groups[levelOf(a)] ??= []).push(a);
-  return groups.filter((g) => g !== undefined);
 }

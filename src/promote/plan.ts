@@ -109,12 +109,20 @@ export interface PlanOptions {
   /** @defaultValue false: like imgpkg, non-distributable layers are listed, not copied. */
   includeNonDistributable?: boolean;
   /**
-   * Take images' isBundle flags from an existing image-locations image (an unsigned cache anyone who can
-   * write the registry can plant) to skip reading their configs. The engine turns it off when every image is
-   * verified (`scope: all`): a lying `isBundle: false` would hide a nested bundle's images. The closure itself
-   * always comes from each bundle's `.imgpkg/images.yml`. @defaultValue true
+   * Learn whether an image is a bundle without reading its config where that is safe for the copy: from an
+   * existing image-locations image (an unsigned cache anyone who can write the registry can plant), or from
+   * a manifest that cannot be a valid bundle (imgpkg reads a bundle's images only from exactly one layer of
+   * the Docker layer media type, and fails otherwise). The engine turns it off when every image is verified
+   * (`scope: all`): then a lying `isBundle: false` cannot hide a nested bundle's images, and a malformed
+   * nested bundle fails as under imgpkg instead of travelling as a plain image. The closure itself always
+   * comes from each bundle's `.imgpkg/images.yml`. @defaultValue true
    */
-  trustLocationsCache?: boolean;
+  bundleDetectionShortcuts?: boolean;
+  /**
+   * Called once for each blob the target needs, as soon as the walk finds it, so that its copy can start
+   * before the plan is complete. `targetIsNew`: the target repository did not exist (`targetExisted`).
+   */
+  onBlobNeeded?: (digest: string, blob: PlannedBlob, targetIsNew: boolean) => void;
 }
 
 export interface PlanRequest {
@@ -168,7 +176,8 @@ class PlanBuilder {
   readonly #keepBlobBytes: number;
   readonly #maxDepth: number;
   readonly #includeNonDistributable: boolean;
-  readonly #trustLocationsCache: boolean;
+  readonly #shortcuts: boolean;
+  readonly #onBlobNeeded: PlanOptions['onBlobNeeded'];
 
   readonly #artifacts = new Map<string, PlannedArtifact>();
   readonly #order: string[] = [];
@@ -193,7 +202,8 @@ class PlanBuilder {
     this.#keepBlobBytes = options.keepBlobBytes ?? 16 * 1024 * 1024;
     this.#maxDepth = options.maxDepth ?? 16;
     this.#includeNonDistributable = options.includeNonDistributable ?? false;
-    this.#trustLocationsCache = options.trustLocationsCache ?? true;
+    this.#shortcuts = options.bundleDetectionShortcuts ?? true;
+    this.#onBlobNeeded = options.onBlobNeeded;
   }
 
   async build(): Promise<PromotionPlan> {
@@ -270,7 +280,8 @@ class PlanBuilder {
     }
   }
 
-  #addBlobs(repo: Repository, descriptors: readonly Descriptor[], image: string): string[] {
+  /** `needed`: the manifest is missing from the target, so its blobs must be copied. */
+  #addBlobs(repo: Repository, descriptors: readonly Descriptor[], image: string, needed: boolean): string[] {
     const digests: string[] = [];
     const skipped: string[] = [];
     for (const d of descriptors) {
@@ -280,8 +291,9 @@ class PlanBuilder {
         continue;
       }
       digests.push(d.digest);
-      const known = this.#blobs.get(d.digest);
-      if (!known) this.#blobs.set(d.digest, { descriptor: d, source: repo, nonDistributable });
+      let blob = this.#blobs.get(d.digest);
+      if (!blob) this.#blobs.set(d.digest, blob = { descriptor: d, source: repo, nonDistributable });
+      if (needed) this.#onBlobNeeded?.(d.digest, blob, !this.#targetExisted);
     }
     if (skipped.length > 0) this.#nonDistributable.push({ image, digests: skipped });
     return digests;
@@ -323,7 +335,7 @@ class PlanBuilder {
       this.#visitImage(repo, entry.ref, entry.image, hints.get(entry.image), depth, [...path, raw.digest])));
     bundleEntry.locations = images.map((entry, i) => ({ image: entry.image, isBundle: visits[i]!.isBundle }));
 
-    const blobs = this.#addBlobs(repo, [manifest.config, layer], name);
+    const blobs = this.#addBlobs(repo, [manifest.config, layer], name, !this.#present(raw.digest));
     this.#add({
       digest: raw.digest, kind: 'bundle', source: repo, manifest: raw, children: [], blobs,
       uploadTag: imgpkgTag(raw.digest), presentInTarget: this.#present(raw.digest),
@@ -345,7 +357,7 @@ class PlanBuilder {
       { layer: `${layer.digest} of ${name}`, file: '.imgpkg/images.yml', maxFileBytes: this.#layerLimits.maxImagesYmlBytes }, this.#layerLimits);
     if (text === undefined) throw new PromoteError('BUNDLE_INVALID', `bundle ${name}: expected to find .imgpkg/images.yml in bundle image`);
     const lock = parseImagesLock(text, `bundle ${name}`);
-    const hints = this.#trustLocationsCache ? await this.#locationHints(repo, digest, name) : new Map<string, boolean>();
+    const hints = this.#shortcuts ? await this.#locationHints(repo, digest, name) : new Map<string, boolean>();
     return { images: lock.images, hints };
   }
 
@@ -411,12 +423,13 @@ class PlanBuilder {
         return { kind: 'index', isBundle: false };
       }
       let isBundle = isBundleHint;
+      if (isBundle === undefined && this.#shortcuts && !mayBeBundle(manifest)) isBundle = false;
       if (isBundle === undefined) isBundle = isBundleConfig(await this.#readConfig(repo, manifest.config, image));
       if (isBundle) {
         await this.#visitBundle(repo, raw, image, depth + 1, path);
         return { kind: 'bundle', isBundle: true };
       }
-      const blobs = this.#addBlobs(repo, [manifest.config, ...manifest.layers], image);
+      const blobs = this.#addBlobs(repo, [manifest.config, ...manifest.layers], image, !this.#present(raw.digest));
       await this.#attachments(repo, raw.digest);
       this.#add({ digest: raw.digest, kind: 'image', source: repo, manifest: raw, children: [], blobs, uploadTag: imgpkgTag(raw.digest), presentInTarget: this.#present(raw.digest), origRef: image });
       return { kind: 'image', isBundle: false };
@@ -437,7 +450,7 @@ class PlanBuilder {
         if (m.kind === 'index') {
           await this.#visitIndex(repo, childRaw, `${name} child ${child.digest}`, false);
         } else {
-          const blobs = this.#addBlobs(repo, [m.config, ...m.layers], `${name} child ${child.digest}`);
+          const blobs = this.#addBlobs(repo, [m.config, ...m.layers], `${name} child ${child.digest}`, true);
           this.#add({ digest: child.digest, kind: 'index-child', source: repo, manifest: childRaw, children: [], blobs, uploadTag: undefined, presentInTarget: false });
         }
         return { kind: 'index-child', isBundle: false };
@@ -509,7 +522,7 @@ class PlanBuilder {
         await this.#visitIndex(repo, raw, name, true);
       } else {
         const present = uploadTag !== undefined && this.#present(raw.digest);
-        const blobs = present ? [] : this.#addBlobs(repo, [m.config, ...m.layers], name);
+        const blobs = present ? [] : this.#addBlobs(repo, [m.config, ...m.layers], name, true);
         this.#add({ digest: raw.digest, kind, source: repo, manifest: raw, children: [], blobs, uploadTag, presentInTarget: present });
       }
       return { kind, isBundle: false };
@@ -548,6 +561,11 @@ class PlanBuilder {
       : undefined;
     this.#referrers.push({ subject, referrers: wanted, ...(sourceIndex ? { sourceIndex } : {}) });
   }
+}
+
+/** imgpkg reads a bundle's images from exactly one layer of the Docker layer media type, and fails on any other. */
+function mayBeBundle(manifest: { layers: readonly Descriptor[] }): boolean {
+  return manifest.layers.length === 1 && manifest.layers[0]!.mediaType === MediaTypes.dockerLayer;
 }
 
 function isBundleConfig(config: unknown): boolean {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PromotionEngine, type PlanRequest, type Progress, type PromotionResult } from '../../../src/promote/index.js';
+import { PromotionEngine, type PlanRequest, type Progress, type PromotionOptions, type PromotionResult, type VerificationGate } from '../../../src/promote/index.js';
+import { eventually } from '../../support/eventually.js';
 import { RegistryClient, staticKeychain, chainKeychains, type Keychain } from '../../../src/oci/index.js';
 import { silentLogger } from '../../../src/log.js';
 import { DEFAULT_BUNDLE_LAYER_LIMITS } from '../../../src/bundle/index.js';
@@ -213,6 +214,46 @@ describe('PromotionEngine', () => {
     });
   });
 
+  describe('when no gate is set, blob copies start while the walk still runs', () => {
+    it('and when the walk then fails, aborts them and waits for them before rejecting with the walk\'s error; nothing is tagged', async () => {
+      const [srcProxy, dstProxy] = await Promise.all([FaultProxy.start(src), FaultProxy.start(dst)]);
+      const ghost = `sha256:${'1'.repeat(64)}`;
+      await new Fixtures(RawClient.for(src)).pushBundle('overlap', { images: [fixture.web.ref, `${src.host}/nowhere/app@${ghost}`], tag: 'v1' });
+      // The walk is held at the lookup that will fail, the target's uploads at their start: the copies that
+      // the walk started are in flight when it fails.
+      const lookup = srcProxy.inject({ match: (r) => r.method === 'GET' && r.path === `/v2/overlap/manifests/${ghost}`, times: 1, action: 'hold' });
+      const uploads = dstProxy.inject({ match: (r) => r.method === 'POST' && r.path.endsWith('/blobs/uploads/'), times: 1000, action: 'hold' });
+      const registry = client([srcProxy, dstProxy, src]);
+      let copiesInFlight = 0;
+      const counting = new Proxy(registry, {
+        get(target, key) {
+          if (key === 'copyBlob') {
+            return (...args: Parameters<RegistryClient['copyBlob']>) => {
+              copiesInFlight += 1;
+              return target.copyBlob(...args).finally(() => (copiesInFlight -= 1));
+            };
+          }
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      try {
+        const promotion = rejectionOf(new PromotionEngine({ registry: counting, log: silentLogger() })
+          .promote(request(srcProxy, 'overlap', 'v1', dstProxy, 'prod/overlap')));
+        await eventually('a blob copy to start before the walk ends', () => uploads.hits > 0 && lookup.hits > 0);
+        lookup.release();
+        const failure = await promotion;
+        expect(failure.code).toBe('MANIFEST_NOT_FOUND');
+        expect(failure.message).toContain(ghost);
+        expect(copiesInFlight).toBe(0);
+        expect(await RawClient.for(dst).listTags('prod/overlap')).toEqual([]);
+      } finally {
+        await registry.close();
+        await Promise.all([srcProxy.stop(), dstProxy.stop()]);
+      }
+    });
+  });
+
   describe('when source and target are repositories of one registry', () => {
     it('mounts every blob instead of uploading it', async () => {
       const registry = client([src]);
@@ -221,6 +262,44 @@ describe('PromotionEngine', () => {
       expect(result.counts.blobs.uploaded).toBe(0);
       expect(result.counts.blobs.mounted).toBe(fixture.expected.blobs.length);
       expect((await RawClient.for(src).getManifest('test/app', 'v1')).digest).toBe(fixture.root.digest);
+    });
+
+    it('reads the config only of images that can be bundles (one Docker layer), unless every image is verified', async () => {
+      const passAll: VerificationGate = { scope: 'all', verify: (s) => Promise.resolve({ digest: s.digest, passed: true, reasons: [] }) };
+      const blobReads = async (target: string, options: PromotionOptions) => {
+        const registry = client([src]);
+        try {
+          await new PromotionEngine({ registry, log: silentLogger() }).promote(request(src, 'dev/app', 'v1', src, target), options);
+          return registry.stats.byKind['GET blob'];
+        } finally {
+          await registry.close();
+        }
+      };
+      // Both bundles' configs and layers, and worker's config (one Docker layer). web and api have two layers,
+      // the index children are not in question: a same-registry copy reads no other blob.
+      expect(await blobReads('test/shortcut', {})).toBe(5);
+      // Under scope all, web's and api's configs are read as imgpkg reads them.
+      expect(await blobReads('test/strict', { gate: passAll })).toBe(7);
+    });
+
+    it('copies an image that is labelled a bundle but has two layers as an image; fails on it as imgpkg does when every image is verified', async () => {
+      const fx = new Fixtures(RawClient.for(src));
+      const label = { 'dev.carvel.imgpkg.bundle': 'true' };
+      const odd = await fx.pushImage('odd/app', { layers: [await randomLayer(64, 'odd-1'), await randomLayer(64, 'odd-2')], labels: label });
+      await fx.pushBundle('odd/app', { images: [odd.ref], tag: 'v1' });
+      const registry = client([src]);
+      try {
+        const engine = new PromotionEngine({ registry, log: silentLogger() });
+        const copied = await engine.promote(request(src, 'odd/app', 'v1', src, 'odd/copied'));
+        expect(copied.counts.bundles).toBe(1);
+        expect((await RawClient.for(src).getManifest('odd/copied', odd.digest)).digest).toBe(odd.digest);
+        const passAll: VerificationGate = { scope: 'all', verify: (s) => Promise.resolve({ digest: s.digest, passed: true, reasons: [] }) };
+        const strict = await rejectionOf(engine.promote(request(src, 'odd/app', 'v1', src, 'odd/strict'), { gate: passAll }));
+        expect(strict.code).toBe('BUNDLE_INVALID');
+        expect(strict.message).toContain('expected bundle to only have a single layer, got 2');
+      } finally {
+        await registry.close();
+      }
     });
   });
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
-import { PlanExecutor, type PromotionPlan } from '../../../src/promote/index.js';
+import { PlanExecutor, type PlannedArtifact, type PromotionPlan } from '../../../src/promote/index.js';
 import { limiter } from '../../../src/promote/limiter.js';
 import type { BlobCopyOutcome, BlobSource, Descriptor, RawManifest, Registry, Repository, RequestStats } from '../../../src/oci/index.js';
 
@@ -37,6 +37,11 @@ class ScriptedRegistry implements Registry {
     });
   }
 
+  /** Resolves once `n` manifests have been written (never sleeps: woken by putManifest). */
+  async written(n: number): Promise<void> {
+    while (this.puts.length < n) await new Promise<void>((r) => this.#waiters.push(r));
+  }
+
   /** Resolves once `n` copies have started (never sleeps: woken by copyBlob). */
   async started(n: number): Promise<void> {
     while (this.copies.length < n) await new Promise<void>((r) => this.#waiters.push(r));
@@ -44,6 +49,7 @@ class ScriptedRegistry implements Registry {
 
   async putManifest(ref: { tag?: string; digest?: string }, manifest: { mediaType: string; bytes: Buffer }): Promise<string> {
     this.puts.push(ref.tag ?? ref.digest ?? '');
+    for (const w of this.#waiters.splice(0)) w();
     return digestOf(manifest.bytes);
   }
 
@@ -86,7 +92,54 @@ function planOf(n: number): PromotionPlan {
   };
 }
 
+/** An image manifest over `blobs`, missing from the target, written by its `.imgpkg` tag. */
+function imageArtifact(blobs: readonly Descriptor[], name: string): PlannedArtifact {
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: blobs[0], layers: blobs.slice(1), annotations: { name } }));
+  const digest = digestOf(bytes);
+  return { digest, kind: 'image', source, manifest: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, bytes }, children: [], blobs: blobs.map((b) => b.digest), uploadTag: `${digest.replace(':', '-')}.imgpkg`, presentInTarget: false };
+}
+
 describe('PlanExecutor', () => {
+  describe('when one image\'s blobs are in while another\'s are still copying', () => {
+    it('writes that image\'s manifest and then its signature tag at once, without waiting for the other', async () => {
+      const reg = new ScriptedRegistry();
+      const blob = (i: number): Descriptor => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(`layer ${i}`), size: 10 });
+      const [a1, a2, b1, b2] = [blob(1), blob(2), blob(3), blob(4)];
+      const a = imageArtifact([a1!, a2!], 'a');
+      const b = imageArtifact([b1!, b2!], 'b');
+      const sigTag = `${a.digest.replace(':', '-')}.sig`;
+      const plan: PromotionPlan = {
+        ...planOf(1), artifacts: [a, b], signatureTags: [{ tag: sigTag, digest: a.digest, presentInTarget: false }],
+        blobs: new Map([a1!, a2!, b1!, b2!].map((d) => [d.digest, { descriptor: d, source, nonDistributable: false }])),
+      };
+      const done = new PlanExecutor({ registry: reg, log: silentLogger() }).copyContent(plan, { concurrency: 4 });
+      await reg.started(4);
+      for (const c of reg.copies.filter((c) => a.blobs.includes(c.digest))) c.resolve('uploaded');
+      await withDeadline(reg.written(2), 'a\'s manifest and its signature tag');
+      expect(reg.puts).toEqual([a.uploadTag, sigTag]);
+      for (const c of reg.copies.filter((c) => b.blobs.includes(c.digest))) c.resolve('uploaded');
+      const counts = await done;
+      expect(reg.puts).toEqual([a.uploadTag, sigTag, b.uploadTag]);
+      expect(counts).toMatchObject({ artifactsCopied: 2, tagsWritten: 1, blobs: { uploaded: 4 } });
+    });
+
+    it('writes an index only after every child it needs', async () => {
+      const reg = new ScriptedRegistry();
+      const layer: Descriptor = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf('child layer'), size: 10 };
+      const child = { ...imageArtifact([layer], 'child'), kind: 'index-child' as const, uploadTag: undefined };
+      const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ digest: child.digest }] }));
+      const index: PlannedArtifact = { digest: digestOf(bytes), kind: 'index', source, manifest: { mediaType: 'application/vnd.oci.image.index.v1+json', digest: digestOf(bytes), bytes }, children: [child.digest], blobs: [], uploadTag: 'index.imgpkg', presentInTarget: false };
+      const plan: PromotionPlan = { ...planOf(1), artifacts: [index, child], blobs: new Map([[layer.digest, { descriptor: layer, source, nonDistributable: false }]]) };
+      const done = new PlanExecutor({ registry: reg, log: silentLogger() }).copyContent(plan);
+      await reg.started(1);
+      expect(reg.puts).toEqual([]);
+      reg.copies[0]!.resolve('uploaded');
+      await done;
+      expect(reg.puts).toEqual([child.digest, 'index.imgpkg']);
+    });
+  });
+
+
   describe('when copying more blobs than its concurrency', () => {
     it('never has more than `concurrency` copies in flight, and copies every blob once', async () => {
       const reg = new ScriptedRegistry();
