@@ -343,3 +343,37 @@ describe('signature checks: statement subjects, annotations and bundle limits', 
     });
   });
 });
+
+describe('signature checks: a key-signed bundle against a key authority', () => {
+  const body = statement({ digest: { sha256: digest.slice(7) } });
+  const foreignEntries = (): unknown[] => (JSON.parse(fixtureText('cosign-oci-attestation.sigstore.json')) as { verificationMaterial: { tlogEntries: unknown[] } }).verificationMaterial.tlogEntries;
+  const check = async (tlog: 'ignore' | 'if-present' | 'require', make: (key: SigningKey) => Buffer) => {
+    const { key, pem } = newKey();
+    const policy = await loadPolicy({ authorities: [{ name: 'ci', keys: [pem], tlog, ...(tlog === 'ignore' ? {} : { rekorKeys: ['ci-rekor.pub'] }) }] }, { baseDir: FIXTURE_DIR });
+    return verifyBundleBlob(make(key), { repo, digest, policy });
+  };
+
+  it('when another key signed, names the key it tried', async () => {
+    const v = await check('ignore', () => bundle(newKey().key, body));
+    expect(v).toMatchObject({ passed: false, reason: 'signature invalid', detail: expect.stringMatching(/^signature does not verify with key ./) });
+  });
+
+  it('when the authority requires log evidence and the bundle has no entry, fails as tlog evidence missing', async () => {
+    expect(await check('require', (key) => bundle(key, body))).toMatchObject({ passed: false, reason: 'tlog evidence missing', detail: 'bundle has no transparency-log entry (authority ci requires one)' });
+  });
+
+  it('when the authority has no timestamp authority, an RFC 3161 timestamp is dropped unread', async () => {
+    const withTimestamp = (key: SigningKey): Buffer => {
+      const b = JSON.parse(bundle(key, body).toString()) as { verificationMaterial: Record<string, unknown> };
+      b.verificationMaterial['timestampVerificationData'] = { rfc3161Timestamps: [{ signedTimestamp: 'MAA=' }] };
+      return Buffer.from(JSON.stringify(b));
+    };
+    expect(await check('ignore', withTimestamp)).toMatchObject({ passed: true });
+    expect(await check('if-present', withTimestamp)).toMatchObject({ passed: true });
+  });
+
+  it('when the authority ignores the log, a foreign entry is dropped unread; otherwise it is checked and fails', async () => {
+    expect(await check('ignore', (key) => bundle(key, body, foreignEntries()))).toMatchObject({ passed: true });
+    expect(await check('if-present', (key) => bundle(key, body, foreignEntries()))).toMatchObject({ passed: false, reason: 'tlog evidence invalid', detail: expect.stringMatching(/^TLOG_[A-Z_]+: ./) });
+  });
+});
