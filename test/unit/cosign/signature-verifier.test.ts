@@ -1,7 +1,7 @@
 import { sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
-import { silentLogger } from '../../../src/log.js';
+import { createLogger, silentLogger } from '../../../src/log.js';
 import { ImageSigner, loadPolicy, parsePublicKey, SignatureVerifier, type SigningKey } from '../../../src/cosign/index.js';
 import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
 import { serializeImageManifest, type Descriptor } from '../../../src/oci/index.js';
@@ -589,6 +589,23 @@ describe('SignatureVerifier', () => {
         reg.gate = async () => cancel.abort();
         await expect(verifier.verify({ repo, digest: fresh }, policy, cancel.signal), String(newBundleFormat)).rejects.toMatchObject({ code: 'ABORTED' });
       }
+    });
+  });
+
+  describe('when logging at debug level', () => {
+    it('writes one line per verification with the component, repository, digest and outcome, and why an image has no rule', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      const lines: string[] = [];
+      const log = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+      const logged = new SignatureVerifier({ registry: reg, log });
+      await logged.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      const noRule = await loadPolicy({ scope: 'all', bundle: { authorities: [{ keys: [pem], tlog: 'ignore' }] }, images: ['other.example.com/**', 'third.example.com/*'].map((match) => ({ match, authorities: [{ keys: [pem], tlog: 'ignore' as const }] })) }, { baseDir: FIXTURE_DIR });
+      await logged.verify({ repo, digest: image, kind: 'image' }, noRule);
+      expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+        expect.objectContaining({ component: 'signature-verifier', msg: 'verified signatures', repository: 'registry.example.com/team/app', digest: image, passed: true, signatures: 1, reasons: [] }),
+        expect.objectContaining({ component: 'signature-verifier', msg: 'no images[] rule of the policy matches registry.example.com/team/app (rules: other.example.com/**, third.example.com/*)', repository: 'registry.example.com/team/app', digest: image }),
+      ]);
     });
   });
 
