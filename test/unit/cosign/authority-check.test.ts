@@ -1,5 +1,15 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reasonFor } from '../../../src/cosign/authority-check.js';
+import { loadPolicy, parsePrivateKey, serializeSimpleSigningPayload, verifyAttestationLayer, verifySimpleSigningLayer, type Policy, type SigningKey } from '../../../src/cosign/index.js';
+import { FIXTURE_DIR } from './fixture-files.js';
+import { SIG, newKey } from './verifier-support.js';
+
+const sha256Hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 // How @sigstore/verify's error codes become the reasons an operator reads (and the threshold ranks).
 describe('reasonFor', () => {
@@ -17,5 +27,75 @@ describe('reasonFor', () => {
     ['VERIFICATION_ERROR', 'anything', 'signature invalid'],
   ])('%s "%s" → %s', (code, message, reason) => {
     expect(reasonFor(code, message)).toBe(reason);
+  });
+});
+
+// A key-signed legacy layer with a Rekor bundle from a test log (our own log key signs the SETs).
+describe('checkLegacyLayer with transparency-log evidence from a test log', () => {
+  const log = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const logPem = log.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const logId = sha256Hex(log.publicKey.export({ type: 'spki', format: 'der' }));
+  const digest = `sha256:${'ab'.repeat(32)}`;
+  const repo = { registry: 'registry.example.com', repository: 'team/app' };
+  const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
+
+  /** The `dev.sigstore.cosign/bundle` annotation for an entry with this body, its SET signed by the test log. */
+  function rekorBundle(body: unknown): string {
+    // Keys in JCS order, so that JSON.stringify gives the canonical form the SET covers.
+    const payload = { body: b64(JSON.stringify(body)), integratedTime: 1_700_000_000, logID: logId, logIndex: 7 };
+    return JSON.stringify({ SignedEntryTimestamp: sign('sha256', Buffer.from(JSON.stringify(payload)), log.privateKey).toString('base64'), Payload: payload });
+  }
+
+  /** A P-256 key and a self-signed certificate for it (openssl). */
+  function keyWithCertificate(): { key: SigningKey; pem: string; certPem: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'cert-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=signer'], { stdio: 'ignore' });
+      const keyPem = readFileSync(join(dir, 'k.pem'), 'utf8');
+      return { key: parsePrivateKey(keyPem, '', 'k.pem'), pem: createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString(), certPem: readFileSync(join(dir, 'c.pem'), 'utf8') };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const policyTrusting = (pem: string): Promise<Policy> => loadPolicy({ authorities: [{ name: 'ci', keys: [pem], tlog: 'require', rekorKeys: [logPem] }] }, { baseDir: FIXTURE_DIR });
+
+  describe('when the hashedrekord body names the signer by its certificate', () => {
+    const signer = keyWithCertificate();
+    const payload = serializeSimpleSigningPayload({ dockerReference: 'registry.example.com/team/app', digest });
+    const signature = sign('sha256', payload, signer.key.privateKey).toString('base64');
+    const bodyNaming = (pem: string) => ({ apiVersion: '0.0.1', kind: 'hashedrekord', spec: { data: { hash: { algorithm: 'sha256', value: sha256Hex(payload) } }, signature: { content: signature, publicKey: { content: b64(pem) } } } });
+    const check = async (certificate: string | undefined, body = bodyNaming(signer.certPem)) =>
+      verifySimpleSigningLayer(payload, { [SIG]: signature, 'dev.sigstore.cosign/bundle': rekorBundle(body), ...(certificate === undefined ? {} : { 'dev.sigstore.cosign/certificate': certificate }) }, { repo, digest, policy: await policyTrusting(signer.pem) });
+    const notTheKey = { passed: false, reason: 'tlog evidence invalid', detail: 'tlog body key is not the verifying key' };
+
+    it('passes when the layer carries that certificate, which holds the verifying key', async () => {
+      expect(await check(signer.certPem)).toMatchObject({ passed: true, integratedTime: 1_700_000_000 });
+    });
+
+    it('fails without the certificate, or with a certificate of another key', async () => {
+      expect(await check(undefined)).toMatchObject(notTheKey);
+      expect(await check('')).toMatchObject(notTheKey);
+      expect(await check(keyWithCertificate().certPem)).toMatchObject(notTheKey);
+    });
+
+    it('does not take an unparsable certificate block, even one the body repeats', async () => {
+      const garbage = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+      expect(await check(`${garbage}${signer.certPem}`)).toMatchObject({ passed: true });
+      expect(await check(garbage, bodyNaming(garbage))).toMatchObject(notTheKey);
+    });
+  });
+
+  describe('when a dsse body records the payload hash but another envelope hash', () => {
+    it('passes on the payload hash (the envelope may have been re-serialised)', async () => {
+      const { key, pem } = newKey();
+      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
+      const type = 'application/vnd.in-toto+json';
+      const sig = sign('sha256', Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]), key.privateKey).toString('base64');
+      const envelope = Buffer.from(JSON.stringify({ payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig }] }));
+      const body = { apiVersion: '0.0.1', kind: 'dsse', spec: { envelopeHash: { algorithm: 'sha256', value: '0'.repeat(64) }, payloadHash: { algorithm: 'sha256', value: sha256Hex(statement) }, signatures: [{ signature: sig, verifier: b64(pem) }] } };
+      const v = verifyAttestationLayer(envelope, { 'dev.sigstore.cosign/bundle': rekorBundle(body) }, { repo, digest, policy: await policyTrusting(pem) });
+      expect(v).toMatchObject({ passed: true, integratedTime: 1_700_000_000 });
+    });
   });
 });
