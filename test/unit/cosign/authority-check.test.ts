@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reasonFor } from '../../../src/cosign/authority-check.js';
-import { loadPolicy, parsePrivateKey, serializeSimpleSigningPayload, verifyAttestationLayer, verifySimpleSigningLayer, type Policy, type SigningKey } from '../../../src/cosign/index.js';
+import { loadPolicy, parsePrivateKey, parsePublicKey, serializeSimpleSigningPayload, verifyAttestationLayer, verifyBundleBlob, verifySimpleSigningLayer, type Policy, type SigningKey } from '../../../src/cosign/index.js';
 import { FIXTURE_DIR } from './fixture-files.js';
 import { SIG, newKey } from './verifier-support.js';
 
@@ -59,6 +59,13 @@ describe('checkLegacyLayer with transparency-log evidence from a test log', () =
   }
 
   const policyTrusting = (pem: string): Promise<Policy> => loadPolicy({ authorities: [{ name: 'ci', keys: [pem], tlog: 'require', rekorKeys: [logPem] }] }, { baseDir: FIXTURE_DIR });
+  /** The test log as a trusted root: checkpoints name their log, which only a root's `baseUrl` can match. */
+  const testLogRoot = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [{ baseUrl: 'https://test-log', hashAlgorithm: 'SHA2_256', publicKey: { rawBytes: log.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start: '2020-01-01T00:00:00Z' } }, logId: { keyId: Buffer.from(logId, 'hex').toString('base64') } }],
+    certificateAuthorities: [], ctlogs: [], timestampAuthorities: [],
+  };
+  const policyWithRoot = (pem: string, tlog: 'require' | 'ignore' = 'require'): Promise<Policy> => loadPolicy({ authorities: [{ name: 'ci', keys: [pem], tlog, ...(tlog === 'ignore' ? {} : { trustedRoot: testLogRoot }) }] }, { baseDir: FIXTURE_DIR });
 
   describe('when the hashedrekord body names the signer by its certificate', () => {
     const signer = keyWithCertificate();
@@ -96,6 +103,51 @@ describe('checkLegacyLayer with transparency-log evidence from a test log', () =
       const body = { apiVersion: '0.0.1', kind: 'dsse', spec: { envelopeHash: { algorithm: 'sha256', value: '0'.repeat(64) }, payloadHash: { algorithm: 'sha256', value: sha256Hex(statement) }, signatures: [{ signature: sig, verifier: b64(pem) }] } };
       const v = verifyAttestationLayer(envelope, { 'dev.sigstore.cosign/bundle': rekorBundle(body) }, { repo, digest, policy: await policyTrusting(pem) });
       expect(v).toMatchObject({ passed: true, integratedTime: 1_700_000_000 });
+    });
+  });
+
+  describe('when a key-signed sigstore bundle carries an entry of the test log', () => {
+    /** A v0.3 bundle signed by `key` whose one dsse entry names `loggedPem` as the verifier. */
+    function bundleWithEntry(key: SigningKey, loggedPem: string): Buffer {
+      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType: 'https://sigstore.dev/cosign/sign/v1', predicate: {} }));
+      const type = 'application/vnd.in-toto+json';
+      const sig = sign('sha256', Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]), key.privateKey).toString('base64');
+      const envelope = { payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig }] };
+      const body = { apiVersion: '0.0.1', kind: 'dsse', spec: { envelopeHash: { algorithm: 'sha256', value: sha256Hex(JSON.stringify(envelope)) }, payloadHash: { algorithm: 'sha256', value: sha256Hex(statement) }, signatures: [{ signature: sig, verifier: b64(loggedPem) }] } };
+      const annotation = JSON.parse(rekorBundle(body)) as { SignedEntryTimestamp: string; Payload: { body: string } };
+      // A one-leaf tree: the root is the leaf hash, and the checkpoint is a note signed by the test log.
+      const root = createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(annotation.Payload.body, 'base64')])).digest();
+      const note = `test-log\n1\n${root.toString('base64')}\n`;
+      const noteSig = Buffer.concat([Buffer.from(logId, 'hex').subarray(0, 4), sign('sha256', Buffer.from(note), log.privateKey)]).toString('base64');
+      const inclusionProof = { logIndex: '0', rootHash: root.toString('base64'), treeSize: '1', hashes: [], checkpoint: { envelope: `${note}\n\u2014 test-log ${noteSig}\n` } };
+      const entry = { logIndex: '7', logId: { keyId: Buffer.from(logId, 'hex').toString('base64') }, kindVersion: { kind: 'dsse', version: '0.0.1' }, integratedTime: '1700000000', inclusionPromise: { signedEntryTimestamp: annotation.SignedEntryTimestamp }, inclusionProof, canonicalizedBody: annotation.Payload.body };
+      return Buffer.from(JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [entry] }, dsseEnvelope: envelope }));
+    }
+
+    it('passes with the log time when the entry names the verifying key', async () => {
+      const { key, pem } = newKey();
+      const v = verifyBundleBlob(bundleWithEntry(key, pem), { repo, digest, policy: await policyWithRoot(pem) });
+      expect(v).toMatchObject({ passed: true, keyId: parsePublicKey(pem, 'k').keyId, integratedTime: 1_700_000_000 });
+    });
+
+    it('fails as invalid tlog evidence when the entry names another key (cosign comparePublicKey)', async () => {
+      const { key, pem } = newKey();
+      const v = verifyBundleBlob(bundleWithEntry(key, newKey().pem), { repo, digest, policy: await policyWithRoot(pem) });
+      expect(v).toMatchObject({ passed: false, reason: 'tlog evidence invalid', detail: 'tlog entry (dsse/0.0.1) names another key than the verifying one' });
+    });
+
+    it('with tlog: ignore, drops the entry unread: no log time, and another key in it does not matter', async () => {
+      const { key, pem } = newKey();
+      const v = verifyBundleBlob(bundleWithEntry(key, newKey().pem), { repo, digest, policy: await policyWithRoot(pem, 'ignore') });
+      expect(v).toMatchObject({ passed: true });
+      expect(v).not.toHaveProperty('integratedTime');
+    });
+
+    // Bug: a rekorKeys log has baseUrl '', and @sigstore/verify only accepts a checkpoint signature whose
+    // name is in the log's baseURL, so no v0.3 bundle entry (they carry inclusion proofs) verifies with rekorKeys.
+    it.fails('passes the same bundle when the log key is given as rekorKeys instead of a trusted root', async () => {
+      const { key, pem } = newKey();
+      expect(verifyBundleBlob(bundleWithEntry(key, pem), { repo, digest, policy: await policyTrusting(pem) })).toMatchObject({ passed: true });
     });
   });
 });
