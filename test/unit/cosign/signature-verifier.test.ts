@@ -246,7 +246,10 @@ describe('SignatureVerifier', () => {
       await signer.sign({ repo, digest: image }, key);
       reg.gate = (signal) => new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
       const slow = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { deadlineMs: 100 } });
-      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject({ code: 'REGISTRY_TIMEOUT', message: expect.stringContaining('[SIG_DEADLINE_EXCEEDED]'), cause: expect.anything() });
+      const timedOut = { code: 'REGISTRY_TIMEOUT', message: expect.stringContaining('[SIG_DEADLINE_EXCEEDED]'), cause: expect.anything() };
+      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject(timedOut);
+      // Also when the caller passed a signal of its own that is still live.
+      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }), new AbortController().signal)).rejects.toMatchObject(timedOut);
     });
 
     it('runs signature checks of parallel verifications through one bounded pool', async () => {
