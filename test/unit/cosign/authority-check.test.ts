@@ -58,6 +58,14 @@ describe('checkLegacyLayer with transparency-log evidence from a test log', () =
     }
   }
 
+  /** A DSSE envelope over an in-toto statement about `digest`, signed by `key`. */
+  function signedStatement(key: SigningKey, predicateType: string): { statement: Buffer; sig: string; envelope: { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] } } {
+    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType, predicate: {} }));
+    const type = 'application/vnd.in-toto+json';
+    const sig = sign('sha256', Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]), key.privateKey).toString('base64');
+    return { statement, sig, envelope: { payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig }] } };
+  }
+
   const policyTrusting = (pem: string): Promise<Policy> => loadPolicy({ authorities: [{ name: 'ci', keys: [pem], tlog: 'require', rekorKeys: [logPem] }] }, { baseDir: FIXTURE_DIR });
   /** The test log as a trusted root: checkpoints name their log, which only a root's `baseUrl` can match. */
   const testLogRoot = {
@@ -96,10 +104,8 @@ describe('checkLegacyLayer with transparency-log evidence from a test log', () =
   describe('when a dsse body records the payload hash but another envelope hash', () => {
     it('passes on the payload hash (the envelope may have been re-serialised)', async () => {
       const { key, pem } = newKey();
-      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
-      const type = 'application/vnd.in-toto+json';
-      const sig = sign('sha256', Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]), key.privateKey).toString('base64');
-      const envelope = Buffer.from(JSON.stringify({ payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig }] }));
+      const { statement, sig, envelope: env } = signedStatement(key, 'https://slsa.dev/provenance/v1');
+      const envelope = Buffer.from(JSON.stringify(env));
       const body = { apiVersion: '0.0.1', kind: 'dsse', spec: { envelopeHash: { algorithm: 'sha256', value: '0'.repeat(64) }, payloadHash: { algorithm: 'sha256', value: sha256Hex(statement) }, signatures: [{ signature: sig, verifier: b64(pem) }] } };
       const v = verifyAttestationLayer(envelope, { 'dev.sigstore.cosign/bundle': rekorBundle(body) }, { repo, digest, policy: await policyTrusting(pem) });
       expect(v).toMatchObject({ passed: true, integratedTime: 1_700_000_000 });
@@ -109,10 +115,7 @@ describe('checkLegacyLayer with transparency-log evidence from a test log', () =
   describe('when a key-signed sigstore bundle carries an entry of the test log', () => {
     /** A v0.3 bundle signed by `key` whose one dsse entry names `loggedPem` as the verifier. */
     function bundleWithEntry(key: SigningKey, loggedPem: string): Buffer {
-      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType: 'https://sigstore.dev/cosign/sign/v1', predicate: {} }));
-      const type = 'application/vnd.in-toto+json';
-      const sig = sign('sha256', Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]), key.privateKey).toString('base64');
-      const envelope = { payloadType: type, payload: statement.toString('base64'), signatures: [{ keyid: '', sig }] };
+      const { statement, sig, envelope } = signedStatement(key, 'https://sigstore.dev/cosign/sign/v1');
       const body = { apiVersion: '0.0.1', kind: 'dsse', spec: { envelopeHash: { algorithm: 'sha256', value: sha256Hex(JSON.stringify(envelope)) }, payloadHash: { algorithm: 'sha256', value: sha256Hex(statement) }, signatures: [{ signature: sig, verifier: b64(loggedPem) }] } };
       const annotation = JSON.parse(rekorBundle(body)) as { SignedEntryTimestamp: string; Payload: { body: string } };
       // A one-leaf tree: the root is the leaf hash, and the checkpoint is a note signed by the test log.
