@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadPolicy, verifyAttestationLayer, verifyBundleBlob, type Policy, type PolicyDocument } from '../../../src/cosign/index.js';
+import { loadPolicy, verifyAttestationLayer, verifyBundleBlob, type Policy, type PolicyDocument, type TlogMode } from '../../../src/cosign/index.js';
+import { generateSigningKey, keySignedSigstoreBundle } from '../../support/cosign-fixtures.js';
 import { checkBundle, parseSigstoreBundleBytes } from '../../../src/cosign/sigstore-verification.js';
 import { loadTrustRoot } from '../../../src/cosign/trust-root.js';
 import { FIXTURE_DIR, fixture, fixtureText } from './fixture-files.js';
@@ -16,10 +17,10 @@ const ATTESTATION_PREDICATE = 'https://cosign.sigstore.dev/attestation/v1';
 
 type Doc = { dsseEnvelope: { payload: string; payloadType: string; signatures: { sig: string; keyid?: string }[] }; verificationMaterial: { tlogEntries: { kindVersion: { kind: string; version: string }; logIndex: string; integratedTime: string }[] } };
 
-async function keylessPolicy(extra: Partial<PolicyDocument> = {}, keyless: Record<string, unknown> = {}): Promise<Policy> {
+async function keylessPolicy(extra: Partial<PolicyDocument> = {}, keyless: Record<string, unknown> = {}, authority: { tlog?: TlogMode } = {}): Promise<Policy> {
   return loadPolicy(
     {
-      authorities: [{ name: 'cody', keyless: { identity: 'cody@soyland.com', issuer: 'https://github.com/login/oauth', trustedRoot: ROOT, ...keyless } }],
+      authorities: [{ name: 'cody', ...authority, keyless: { identity: 'cody@soyland.com', issuer: 'https://github.com/login/oauth', trustedRoot: ROOT, ...keyless } }],
       signaturePredicateTypes: [ATTESTATION_PREDICATE],
       ...extra,
     },
@@ -93,14 +94,20 @@ describe('v0.3 DSSE bundle #10 (keyless attestation)', () => {
     });
 
     it.each([
-      ['another identity', { identity: 'someone@soyland.com' }],
-      ['an identity that only matches as an unanchored pattern', { identity: 'cody@soyland.co' }],
-      ['another issuer', { issuer: 'https://accounts.google.com' }],
-      ['a non-matching issuer pattern', { issuer: undefined, issuerRegExp: '^https://accounts\\.google\\.com$' }],
-    ])('fails as untrusted identity for %s', async (_what, keyless) => {
+      ['another identity', { identity: 'someone@soyland.com' }, 'no certificate identity [cody@soyland.com] is someone@soyland.com'],
+      ['an identity that only matches as an unanchored pattern', { identity: 'cody@soyland.co' }, 'no certificate identity [cody@soyland.com] is cody@soyland.co'],
+      ['another issuer', { issuer: 'https://accounts.google.com' }, 'https://accounts.google.com'],
+      ['a non-matching issuer pattern', { issuer: undefined, issuerRegExp: '^https://accounts\\.google\\.com$' }, 'certificate issuer https://github.com/login/oauth does not match /^https:\\/\\/accounts\\.google\\.com$/'],
+    ])('fails as untrusted identity for %s, saying which', async (_what, keyless, detail) => {
       const v = verifyBundleBlob(fixture(BUNDLE), { repo, digest: SUBJECT, policy: await keylessPolicy({}, keyless) });
       expect(v.passed).toBe(false);
       expect(v.reason).toBe('untrusted identity');
+      expect(v.detail).toContain(detail);
+    });
+
+    it('fails a key-signed bundle as an untrusted identity: the authority is keyless', async () => {
+      const v = verifyBundleBlob(keySignedSigstoreBundle(SUBJECT, generateSigningKey(), { predicateType: ATTESTATION_PREDICATE }), { repo, digest: SUBJECT, policy: await keylessPolicy() });
+      expect(v).toMatchObject({ passed: false, reason: 'untrusted identity', detail: 'signed with a key, not a certificate (authority cody is keyless)' });
     });
 
     it('fails a subject-digest check against any other digest', async () => {
@@ -132,11 +139,12 @@ describe('v0.3 DSSE bundle #10 (keyless attestation)', () => {
       const v = verifyBundleBlob(Buffer.from(JSON.stringify(tampered)), { repo, digest: SUBJECT, policy: await keylessPolicy() });
       expect(v.passed).toBe(false);
       expect(v.reason).toBe('signature invalid');
+      expect(v.detail).toBe('signature does not verify with the certificate key');
     });
 
     it('fails a key authority as signature invalid (signed with a certificate)', async () => {
       const p = await loadPolicy({ authorities: [{ keys: ['ci-cosign.pub'], trustedRoot: ROOT }], signaturePredicateTypes: [ATTESTATION_PREDICATE] }, { baseDir: FIXTURE_DIR });
-      expect(verifyBundleBlob(fixture(BUNDLE), { repo, digest: SUBJECT, policy: p }).reason).toBe('signature invalid');
+      expect(verifyBundleBlob(fixture(BUNDLE), { repo, digest: SUBJECT, policy: p })).toMatchObject({ reason: 'signature invalid', detail: 'signed with a certificate; authority authority-1 trusts keys' });
     });
   });
 
@@ -175,16 +183,38 @@ describe('bundle #10 repackaged as a legacy keyless .att layer', () => {
   it('verifies keyless through the certificate, SCT and SET annotations', async () => {
     const v = verifyAttestationLayer(blob, annotations, { repo, digest: SUBJECT, policy: await keylessPolicy() });
     expect(v).toMatchObject({ passed: true, authorities: ['cody'], predicateType: ATTESTATION_PREDICATE, identity: { subjectAlternativeName: 'cody@soyland.com', issuer: 'https://github.com/login/oauth' }, integratedTime: 1740770291 });
+    expect(v.signer).toBe('certificate:https://github.com/login/oauth cody@soyland.com');
+    expect(v).not.toHaveProperty('keyId');
   });
 
-  it('fails another identity as untrusted and a missing certificate as untrusted', async () => {
+  it('fails another identity as untrusted and a missing or empty certificate as untrusted', async () => {
     expect(verifyAttestationLayer(blob, annotations, { repo, digest: SUBJECT, policy: await keylessPolicy({}, { identity: 'mallory@soyland.com' }) }).reason).toBe('untrusted identity');
     const { 'dev.sigstore.cosign/certificate': _cert, ...noCert } = annotations;
-    expect(verifyAttestationLayer(blob, noCert, { repo, digest: SUBJECT, policy: await keylessPolicy() }).reason).toBe('untrusted identity');
+    const notCertificateSigned = { passed: false, reason: 'untrusted identity', detail: 'not signed with a certificate (authority cody is keyless)' };
+    expect(verifyAttestationLayer(blob, noCert, { repo, digest: SUBJECT, policy: await keylessPolicy() })).toMatchObject(notCertificateSigned);
+    expect(verifyAttestationLayer(blob, { ...noCert, 'dev.sigstore.cosign/certificate': '' }, { repo, digest: SUBJECT, policy: await keylessPolicy() })).toMatchObject(notCertificateSigned);
+  });
+
+  it('fails evidence annotations it cannot read as an invalid signature, saying what is wrong', async () => {
+    const policy = await keylessPolicy();
+    const twoCertificates = { ...annotations, 'dev.sigstore.cosign/certificate': certPem + certPem };
+    expect(verifyAttestationLayer(blob, twoCertificates, { repo, digest: SUBJECT, policy })).toMatchObject({ passed: false, reason: 'signature invalid', detail: 'certificate annotation does not hold one PEM certificate' });
+    const garbageCertificate = { ...annotations, 'dev.sigstore.cosign/certificate': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' };
+    expect(verifyAttestationLayer(blob, garbageCertificate, { repo, digest: SUBJECT, policy })).toMatchObject({ passed: false, reason: 'signature invalid', detail: expect.stringContaining('unreadable verification material (') });
+    const noTimestamp = { ...annotations, 'dev.sigstore.cosign/rfc3161timestamp': 'x' };
+    expect(verifyAttestationLayer(blob, noTimestamp, { repo, digest: SUBJECT, policy })).toMatchObject({ passed: false, reason: 'signature invalid', detail: 'rfc3161timestamp annotation has no SignedRFC3161Timestamp' });
+    const notJson = { ...annotations, 'dev.sigstore.cosign/bundle': 'not json' };
+    expect(verifyAttestationLayer(blob, notJson, { repo, digest: SUBJECT, policy })).toMatchObject({ passed: false, reason: 'signature invalid' });
   });
 
   it('fails without the Rekor bundle as tlog evidence missing (nothing proves when the certificate was used)', async () => {
     const { 'dev.sigstore.cosign/bundle': _b, ...noBundle } = annotations;
-    expect(verifyAttestationLayer(blob, noBundle, { repo, digest: SUBJECT, policy: await keylessPolicy() }).reason).toBe('tlog evidence missing');
+    expect(verifyAttestationLayer(blob, noBundle, { repo, digest: SUBJECT, policy: await keylessPolicy() })).toMatchObject({ reason: 'tlog evidence missing', detail: 'bundle has no transparency-log entry (authority cody requires one)' });
+    // Without tlog: require, the certificate still needs some proof of time.
+    for (const tlog of ['if-present', 'ignore'] as const) {
+      expect(verifyAttestationLayer(blob, noBundle, { repo, digest: SUBJECT, policy: await keylessPolicy({}, {}, { tlog }) }), tlog).toMatchObject({
+        reason: 'tlog evidence missing', detail: 'a certificate signature needs a transparency-log entry or an RFC 3161 timestamp to prove when it was made',
+      });
+    }
   });
 });

@@ -14,6 +14,9 @@ describe('normaliseRepository', () => {
     ['a.b/c/d/e:tag', 'a.b/c/d/e'],
     ['registry.example.com/app', 'registry.example.com/app'],
     ['ubuntu', 'index.docker.io/library/ubuntu'],
+    // A host needs a path after it: alone, a dotted name or localhost is a Docker Hub image.
+    ['example.com', 'index.docker.io/library/example.com'],
+    ['localhost', 'index.docker.io/library/localhost'],
     ['ubuntu:22.04', 'index.docker.io/library/ubuntu'],
     ['ubuntu@sha256:0123', 'index.docker.io/library/ubuntu'],
     ['team/app', 'index.docker.io/team/app'],

@@ -253,6 +253,25 @@ describe('legacy signature #6 + #7 (key-based, Rekor SET)', () => {
       expect(v).not.toHaveProperty('integratedTime');
       expect(v.keyId).toBe(key2.keyId);
     });
+    it('fails another encoding of the signature, valid for the key, because the log recorded other bytes', async () => {
+      // ECDSA (r, s) and (r, n - s) both verify: cosign compares the logged signature byte for byte.
+      const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+      const der = (x: bigint): Buffer => {
+        const hex = x.toString(16).padStart(64, '0');
+        const bytes = Buffer.from(hex, 'hex');
+        const trimmed = bytes.subarray(bytes.findIndex((v) => v !== 0));
+        return Buffer.concat([Buffer.from([0x02, trimmed.length + ((trimmed[0] ?? 0) >= 0x80 ? 1 : 0)]), (trimmed[0] ?? 0) >= 0x80 ? Buffer.from([0]) : Buffer.alloc(0), trimmed]);
+      };
+      const rLen = sig[3] ?? 0;
+      const r = BigInt(`0x${sig.subarray(4, 4 + rLen).toString('hex')}`);
+      const s = BigInt(`0x${sig.subarray(6 + rLen).toString('hex')}`);
+      const body = Buffer.concat([der(r), der(n - s)]);
+      const other = Buffer.concat([Buffer.from([0x30, body.length]), body]);
+      expect(verifyRawSignature(key2, layer.payload, other)).toBe(true);
+      const p = await policy({ authorities: [{ keys: [KEY2], tlog: 'require', rekorKeys: [REKOR] }] });
+      const v = verifySimpleSigningLayer(layer.payload, { ...layer.annotations, 'dev.cosignproject.cosign/signature': other.toString('base64') }, { repo: rekorRepo, digest: manifestDigest, policy: p });
+      expect(v).toMatchObject({ passed: false, reason: 'tlog evidence invalid' });
+    });
     it('fails as invalid tlog evidence when the SET was tampered with', async () => {
       const p = await policy({ authorities: [{ keys: [KEY2], tlog: 'if-present', rekorKeys: [REKOR] }] });
       const tampered = { ...layer.annotations, 'dev.sigstore.cosign/bundle': annotation.replace('"logIndex":11608800', '"logIndex":11608801') };

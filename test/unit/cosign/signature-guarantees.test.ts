@@ -106,6 +106,11 @@ describe('signature policy guarantees', () => {
       const enough = summarise(image, [failed('digest mismatch'), sig('key:1', ['a']), sig('key:2', ['b'])], await twoAuthorities());
       expect(enough).toMatchObject({ passed: true, reasons: [] });
     });
+
+    it('says "no signatures found" when too few signers passed and no failed check gives a reason', async () => {
+      const unexplained: SignatureCheck = { format: 'bundle', source: 'f', passed: false, authorities: [] };
+      expect(summarise(image, [unexplained, sig('key:1', ['a'])], await twoAuthorities()).reasons).toEqual(['no signatures found']);
+    });
   });
 
   describe('reader limits', () => {

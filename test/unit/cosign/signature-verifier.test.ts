@@ -1,10 +1,11 @@
 import { sign } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PromoteError } from '../../../src/errors.js';
-import { silentLogger } from '../../../src/log.js';
+import { createLogger, silentLogger } from '../../../src/log.js';
 import { ImageSigner, loadPolicy, parsePublicKey, SignatureVerifier, type SigningKey } from '../../../src/cosign/index.js';
 import { signatureConfigBytes } from '../../../src/cosign/signature-image.js';
-import { serializeImageManifest } from '../../../src/oci/index.js';
+import { serializeImageManifest, type Descriptor } from '../../../src/oci/index.js';
+import { generateSigningKey, keySignedSigstoreBundle } from '../../support/cosign-fixtures.js';
 import { FIXTURE_DIR, fixture, sigstoreJsonLayer } from './fixture-files.js';
 import { MemoryRegistry } from './memory-registry.js';
 import { OCI_MANIFEST, SIG, digestOf, newKey, plantAttestation, policyFor, repo } from './verifier-support.js';
@@ -26,12 +27,29 @@ function plantSigImage(reg: MemoryRegistry, at: typeof repo, digest: string, lay
   reg.plantManifest(at, OCI_MANIFEST, m, `sha256-${digest.slice(7)}.sig`);
 }
 
-/** A memory registry whose blob reads can be held (to stall a verification or count reads in flight). */
+/**
+ * A memory registry whose blob reads can be held (to stall a verification or count reads in flight), whose
+ * reads can fail one reference at a time, and whose blob bytes can be swapped after the digest check.
+ */
 class GatedRegistry extends MemoryRegistry {
   gate: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** Fails `findManifest` for this tag or digest. */
+  failManifest: { ref: string; error: PromoteError } | undefined;
+  failReferrers: PromoteError | undefined;
+  /** Returns these bytes instead of the stored blob, as a client that skipped its digest check would. */
+  swapBlob: Buffer | undefined;
   override async readBlob(repo: Parameters<MemoryRegistry['readBlob']>[0], digest: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
     if (this.gate !== undefined) await this.gate(signal);
-    return super.readBlob(repo, digest, maxBytes);
+    const b = await super.readBlob(repo, digest, maxBytes);
+    return this.swapBlob ?? b;
+  }
+  override async findManifest(ref: Parameters<MemoryRegistry['findManifest']>[0]): ReturnType<MemoryRegistry['findManifest']> {
+    if (this.failManifest !== undefined && (ref.tag ?? ref.digest) === this.failManifest.ref) throw this.failManifest.error;
+    return super.findManifest(ref);
+  }
+  override async listReferrers(repo: Parameters<MemoryRegistry['listReferrers']>[0], digest: string): Promise<Descriptor[]> {
+    if (this.failReferrers !== undefined) throw this.failReferrers;
+    return super.listReferrers(repo, digest);
   }
 }
 
@@ -98,7 +116,7 @@ describe('SignatureVerifier', () => {
       plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: sign('sha256', payload, key.privateKey).toString('base64') }, size: 200 * 1024 * 1024 }]);
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
       expect(r.passed).toBe(false);
-      expect(r.signatures[0]?.detail).toMatch(/209715200 bytes exceeds the limit/);
+      expect(r.signatures[0]?.detail).toBe('[SIG_PAYLOAD_TOO_LARGE] payload of 209715200 bytes exceeds the limit of 134217728; not downloaded');
       expect(r.signatures[0]?.limit).toBe('SIG_PAYLOAD_TOO_LARGE');
       expect(reg.blobReads).toEqual([]);
     });
@@ -153,6 +171,7 @@ describe('SignatureVerifier', () => {
       reg.plantManifest(repo, 'application/vnd.oci.image.index.v1+json', Buffer.from('not json'), `sha256-${image.slice(7)}`);
       const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
       expect(r).toMatchObject({ passed: false, reasons: ['signature invalid'] });
+      expect(r.signatures).toEqual([{ format: 'bundle', source: `referrers of ${image}`, passed: false, authorities: [], reason: 'signature invalid', detail: 'referrer list unreadable: fallback index is not JSON' }]);
     });
 
     it('skips referrers that are not sigstore bundles', async () => {
@@ -227,7 +246,10 @@ describe('SignatureVerifier', () => {
       await signer.sign({ repo, digest: image }, key);
       reg.gate = (signal) => new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
       const slow = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { deadlineMs: 100 } });
-      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject({ code: 'REGISTRY_TIMEOUT', message: expect.stringContaining('[SIG_DEADLINE_EXCEEDED]') });
+      const timedOut = { code: 'REGISTRY_TIMEOUT', message: expect.stringContaining('[SIG_DEADLINE_EXCEEDED]'), cause: expect.anything() };
+      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject(timedOut);
+      // Also when the caller passed a signal of its own that is still live.
+      await expect(slow.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }), new AbortController().signal)).rejects.toMatchObject(timedOut);
     });
 
     it('runs signature checks of parallel verifications through one bounded pool', async () => {
@@ -427,6 +449,169 @@ describe('SignatureVerifier', () => {
     });
   });
 
+  describe('when signature objects are malformed, each fails alone, saying what is wrong', () => {
+    const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+    const INDEX = 'application/vnd.oci.image.index.v1+json';
+    const sigTag = () => `sha256-${image.slice(7)}.sig`;
+    /** A `.sig` manifest with these raw layer descriptors. */
+    const plantSigLayers = (layers: unknown): void => {
+      reg.plantManifest(repo, OCI_MANIFEST, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: {}, layers })), sigTag());
+    };
+    /** A referrer manifest (raw bytes or JSON) listed in the fallback index; returns its digest. */
+    const plantReferrer = (manifest: unknown, artifactType: string | undefined = BUNDLE_TYPE): string => {
+      const d = reg.plantManifest(repo, OCI_MANIFEST, Buffer.isBuffer(manifest) ? manifest : Buffer.from(JSON.stringify(manifest)));
+      reg.plantManifest(repo, INDEX, Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: OCI_MANIFEST, digest: d, size: 1, ...(artifactType === undefined ? {} : { artifactType }) }] })), `sha256-${image.slice(7)}`);
+      return d;
+    };
+    const verifyWithNewKey = async () => verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [newKey().pem] }] }));
+    const d = `sha256:${'a'.repeat(64)}`;
+
+    it.each([
+      ['a media type that is not a string', { mediaType: 1, digest: d, size: 1 }],
+      ['a digest that is not a string', { mediaType: SIMPLE, digest: 1, size: 1 }],
+      ['a digest that is not sha256', { mediaType: SIMPLE, digest: `sha512:${'a'.repeat(128)}`, size: 1 }],
+      ['a fractional size', { mediaType: SIMPLE, digest: d, size: 1.5 }],
+      ['a negative size', { mediaType: SIMPLE, digest: d, size: -1 }],
+      ['annotations that are not a map', { mediaType: SIMPLE, digest: d, size: 1, annotations: 'x' }],
+      ['an annotation that is not a string', { mediaType: SIMPLE, digest: d, size: 1, annotations: { a: 'x', b: 1 } }],
+    ])('a .sig layer descriptor with %s, before reading anything', async (_what, descriptor) => {
+      plantSigLayers([descriptor]);
+      const r = await verifyWithNewKey();
+      expect(r.signatures).toStrictEqual([{ format: 'legacy', source: `${sigTag()}[0]`, passed: false, authorities: [], reason: 'signature invalid', detail: 'layer descriptor is malformed' }]);
+      expect(reg.blobReads).toEqual([]);
+    });
+
+    it('an empty .sig layer is read, and fails for its missing signature', async () => {
+      const empty = Buffer.alloc(0);
+      reg.plantBlob(repo, digestOf(empty), empty);
+      plantSigLayers([{ mediaType: SIMPLE, digest: digestOf(empty), size: 0 }]);
+      expect((await verifyWithNewKey()).signatures[0]).toMatchObject({ detail: 'layer has no dev.cosignproject.cosign/signature annotation', blobDigest: digestOf(empty) });
+    });
+
+    it('a .sig layer of another media type, naming its blob', async () => {
+      plantSigLayers([{ mediaType: 'text/plain', digest: d, size: 1 }]);
+      const c = (await verifyWithNewKey()).signatures[0];
+      expect(c).toMatchObject({ passed: false, detail: `layer media type text/plain is not ${SIMPLE}`, blobDigest: d });
+      expect(c).not.toHaveProperty('limit');
+    });
+
+    it('a payload whose size or bytes differ from its descriptor', async () => {
+      const payload = payloadFor(image);
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: 'AAAA' }, size: payload.length + 1 }]);
+      expect((await verifyWithNewKey()).signatures[0]?.detail).toBe(`payload bytes do not match ${digestOf(payload)}`);
+      // A shorter descriptor caps the read: the registry refuses the longer blob.
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: 'AAAA' }, size: payload.length - 1 }]);
+      expect((await verifyWithNewKey()).signatures[0]?.detail).toMatch(new RegExp(`^payload ${digestOf(payload)} unreadable: `));
+    });
+
+    it('a registry client that returns other bytes of the same length', async () => {
+      const payload = payloadFor(image);
+      plantSigImage(reg, repo, image, [{ payload, annotations: { [SIG]: 'AAAA' } }]);
+      reg.swapBlob = Buffer.from(payload.toString().replace('team', 'evil'));
+      expect((await verifyWithNewKey()).signatures[0]?.detail).toBe(`payload bytes do not match ${digestOf(payload)}`);
+    });
+
+    it('a .sig image or a referrer manifest the registry cannot serve (content, not outage)', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      reg.failManifest = { ref: sigTag(), error: new PromoteError('MANIFEST_TOO_LARGE', 'too big') };
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.signatures).toEqual([{ format: 'legacy', source: sigTag(), passed: false, authorities: [], reason: 'signature invalid', detail: 'signature image unreadable: too big' }]);
+      const referrer = plantReferrer({ artifactType: BUNDLE_TYPE, layers: [] });
+      reg.failManifest = { ref: referrer, error: new PromoteError('MANIFEST_INVALID', 'bad') };
+      expect((await verifyWithNewKey()).signatures[0]).toMatchObject({ format: 'bundle', source: referrer, passed: false, reason: 'signature invalid', detail: 'referrer manifest unreadable: bad' });
+    });
+
+    it('throws an outage while listing referrers or reading a referrer or a .sig image, instead of failing a signature', async () => {
+      const outage = new PromoteError('REGISTRY_UNAVAILABLE', 'connection reset');
+      reg.failReferrers = outage;
+      await expect(verifyWithNewKey()).rejects.toBe(outage);
+      reg.failReferrers = undefined;
+      reg.failManifest = { ref: sigTag(), error: outage };
+      await expect(verifyWithNewKey()).rejects.toBe(outage);
+      reg.failManifest = { ref: plantReferrer({ artifactType: BUNDLE_TYPE, layers: [] }), error: outage };
+      await expect(verifyWithNewKey()).rejects.toBe(outage);
+    });
+
+    it('skips a referrer manifest that says nowhere what it is', async () => {
+      plantReferrer({ config: {}, layers: [{ mediaType: BUNDLE_TYPE, digest: d, size: 1 }] });
+      expect(await verifyWithNewKey()).toMatchObject({ signatures: [], reasons: ['no signatures found'] });
+    });
+
+    it.each([
+      ['not JSON', Buffer.from('{'), /^referrer manifest is not valid JSON \(.+\)$/],
+      ['JSON but not an object', Buffer.from('[]'), /^referrer manifest is not valid JSON$/],
+      ['two bundle layers (typed by its config)', { config: { mediaType: BUNDLE_TYPE }, layers: [{ mediaType: BUNDLE_TYPE, digest: d, size: 1 }, { mediaType: BUNDLE_TYPE, digest: d, size: 1 }] }, /^referrer has 2 bundle layers, expected exactly one$/],
+      ['no bundle layer among others', { artifactType: BUNDLE_TYPE, layers: [42, { mediaType: 7 }, { mediaType: 'text/plain', digest: d, size: 1 }] }, /^referrer has 0 bundle layers, expected exactly one$/],
+      ['a layer list that is not a list', { artifactType: BUNDLE_TYPE, layers: { 0: { mediaType: BUNDLE_TYPE, digest: d, size: 1 } } }, /^referrer has 0 bundle layers, expected exactly one$/],
+      ['a malformed bundle layer descriptor', { artifactType: BUNDLE_TYPE, layers: [{ mediaType: BUNDLE_TYPE, digest: 'x', size: 1 }] }, /^bundle layer descriptor is malformed$/],
+    ])('a referrer manifest that is %s', async (_what, manifest, detail) => {
+      const referrer = plantReferrer(manifest, undefined);
+      const r = await verifyWithNewKey();
+      expect(r.signatures).toEqual([{ format: 'bundle', source: referrer, passed: false, authorities: [], reason: 'signature invalid', detail: expect.stringMatching(detail) }]);
+    });
+
+    it('skips a referrer typed as something else by its config, and does not count it against maxReferrers', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key, { newBundleFormat: true });
+      const sbom = reg.plantManifest(repo, OCI_MANIFEST, Buffer.from(JSON.stringify({ config: { mediaType: 'application/spdx+json' }, layers: [] })));
+      await reg.indexReferrers(repo, image, [{ mediaType: OCI_MANIFEST, digest: sbom, size: 1 }, { mediaType: OCI_MANIFEST, digest: d, size: 1, artifactType: 'application/spdx+json' }]);
+      const one = new SignatureVerifier({ registry: reg, log: silentLogger(), limits: { maxReferrers: 2 } });
+      const r = await one.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r).toMatchObject({ passed: true });
+      expect(r.signatures.map((c) => c.format)).toEqual(['bundle']);
+    });
+
+    it('reports a bundle whose predicate is not a signature type as a bundle attestation', async () => {
+      const key = generateSigningKey();
+      const bundle = keySignedSigstoreBundle(image, key, { predicateType: 'https://slsa.dev/provenance/v1' });
+      reg.plantBlob(repo, digestOf(bundle), bundle);
+      plantReferrer({ artifactType: BUNDLE_TYPE, layers: [{ mediaType: BUNDLE_TYPE, digest: digestOf(bundle), size: bundle.length }] });
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [key.publicKeyPem] }] }));
+      expect(r.signatures).toEqual([expect.objectContaining({ format: 'bundle-attestation', passed: true, predicateType: 'https://slsa.dev/provenance/v1' })]);
+      expect(r).toMatchObject({ passed: false, reasons: ['no signatures found'] });
+    });
+
+    it('does not read .att images when the policy requires no attestation', async () => {
+      const { key, pem } = newKey();
+      plantAttestation(reg, key, { attachedTo: image, predicateType: 'https://slsa.dev/provenance/v1' });
+      const r = await verifier.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      expect(r.signatures).toEqual([]);
+      expect(reg.blobReads).toEqual([]);
+    });
+  });
+
+  describe('when cancelled while a signature blob is being read', () => {
+    it('throws ABORTED instead of checking what was read', async () => {
+      const { key, pem } = newKey();
+      const policy = await policyFor({ authorities: [{ keys: [pem] }] });
+      for (const newBundleFormat of [false, true]) {
+        const fresh = reg.plantManifest(repo, OCI_MANIFEST, Buffer.from(`{"n":${String(newBundleFormat)}}`));
+        await signer.sign({ repo, digest: fresh }, key, { newBundleFormat });
+        const cancel = new AbortController();
+        reg.gate = async () => cancel.abort();
+        await expect(verifier.verify({ repo, digest: fresh }, policy, cancel.signal), String(newBundleFormat)).rejects.toMatchObject({ code: 'ABORTED' });
+      }
+    });
+  });
+
+  describe('when logging at debug level', () => {
+    it('writes one line per verification with the component, repository, digest and outcome, and why an image has no rule', async () => {
+      const { key, pem } = newKey();
+      await signer.sign({ repo, digest: image }, key);
+      const lines: string[] = [];
+      const log = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+      const logged = new SignatureVerifier({ registry: reg, log });
+      await logged.verify({ repo, digest: image }, await policyFor({ authorities: [{ keys: [pem] }] }));
+      const noRule = await loadPolicy({ scope: 'all', bundle: { authorities: [{ keys: [pem], tlog: 'ignore' }] }, images: ['other.example.com/**', 'third.example.com/*'].map((match) => ({ match, authorities: [{ keys: [pem], tlog: 'ignore' as const }] })) }, { baseDir: FIXTURE_DIR });
+      await logged.verify({ repo, digest: image, kind: 'image' }, noRule);
+      expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+        expect.objectContaining({ component: 'signature-verifier', msg: 'verified signatures', repository: 'registry.example.com/team/app', digest: image, passed: true, signatures: 1, reasons: [] }),
+        expect.objectContaining({ component: 'signature-verifier', msg: 'no images[] rule of the policy matches registry.example.com/team/app (rules: other.example.com/**, third.example.com/*)', repository: 'registry.example.com/team/app', digest: image }),
+      ]);
+    });
+  });
+
   describe('when the registry fails', () => {
     it('throws the I/O error instead of returning a result', async () => {
       const { pem } = newKey();
@@ -443,7 +628,7 @@ describe('SignatureVerifier', () => {
 
     it('refuses a digest that is not sha256', async () => {
       const { pem } = newKey();
-      await expect(verifier.verify({ repo, digest: `sha512:${'a'.repeat(128)}` }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject({ code: 'UNSUPPORTED_DIGEST' });
+      await expect(verifier.verify({ repo, digest: `sha512:${'a'.repeat(128)}` }, await policyFor({ authorities: [{ keys: [pem] }] }))).rejects.toMatchObject({ code: 'UNSUPPORTED_DIGEST', message: `sha512:${'a'.repeat(128)}: only sha256 digests can carry cosign signatures` });
     });
   });
 });
