@@ -64,7 +64,7 @@ export type BundleCheck = { ok: true; signer: BundleSigner } | { ok: false; code
 export function checkBundle(bundle: SigstoreBundle, options: BundleCheckOptions): BundleCheck {
   try {
     const entity = toSignedEntity(bundle, options.artifact);
-    const verifier = new Verifier(trustMaterial(options.trust, options.key), {
+    const verifier = new Verifier(trustMaterial(options.trust, options.key, checkpointNames(bundle)), {
       tlogThreshold: options.thresholds?.tlog ?? 1,
       ctlogThreshold: options.thresholds?.ctlog ?? 1,
       timestampThreshold: options.thresholds?.timestamp ?? 1,
@@ -86,9 +86,16 @@ export function checkBundle(bundle: SigstoreBundle, options: BundleCheckOptions)
   }
 }
 
-/** Trust material built by hand from our parsed root (spec §10: a plain object), with a hint-ignoring key finder. */
-function trustMaterial(root: TrustRoot, key: KeyObject | undefined): TrustMaterial {
-  const log = (l: TrustRoot['tlogs'][number]): TrustMaterial['tlogs'][number] => ({ logID: l.logId, baseURL: l.baseUrl, publicKey: l.key, validFor: { start: l.validFor.start, end: l.validFor.end } });
+/**
+ * Trust material built by hand from our parsed root (spec §10: a plain object), with a hint-ignoring key finder.
+ *
+ * Decision: a log trusted by its key alone (`rekorKeys`, cosign's SIGSTORE_REKOR_PUBLIC_KEY) has no URL, and
+ * @sigstore/verify accepts a checkpoint signature only from a log whose base URL contains the signature's
+ * name. With no URL there is no name to bind, so such a log answers to the names in this bundle's
+ * checkpoints; the signature must still verify with the trusted key, and the log ID must still match.
+ */
+function trustMaterial(root: TrustRoot, key: KeyObject | undefined, names: string): TrustMaterial {
+  const log = (l: TrustRoot['tlogs'][number]): TrustMaterial['tlogs'][number] => ({ logID: l.logId, baseURL: l.baseUrl === '' ? names : l.baseUrl, publicKey: l.key, validFor: { start: l.validFor.start, end: l.validFor.end } });
   const ca = (c: TrustRoot['certificateAuthorities'][number]): TrustMaterial['certificateAuthorities'][number] => ({ certChain: [...c.certChain], validFor: { start: c.validFor.start, end: c.validFor.end } });
   return {
     certificateAuthorities: root.certificateAuthorities.map(ca),
@@ -100,6 +107,13 @@ function trustMaterial(root: TrustRoot, key: KeyObject | undefined): TrustMateri
       return { publicKey: key, validFor: () => true };
     },
   };
+}
+
+/** The signer names of every checkpoint in the bundle's log entries (`— <name> <signature>` lines), one per line. */
+function checkpointNames(bundle: SigstoreBundle): string {
+  const names = bundle.verificationMaterial.tlogEntries.flatMap((e) =>
+    [...(e.inclusionProof?.checkpoint?.envelope ?? '').matchAll(/\u2014 (\S+) \S+\n/g)].map((m) => m[1]!));
+  return [...new Set(names)].join('\n');
 }
 
 /** What the bundle is signed with. */

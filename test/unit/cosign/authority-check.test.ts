@@ -146,11 +146,17 @@ describe('checkLegacyLayer with transparency-log evidence from a test log', () =
       expect(v).not.toHaveProperty('integratedTime');
     });
 
-    // Bug: a rekorKeys log has baseUrl '', and @sigstore/verify only accepts a checkpoint signature whose
-    // name is in the log's baseURL, so no v0.3 bundle entry (they carry inclusion proofs) verifies with rekorKeys.
-    it.fails('passes the same bundle when the log key is given as rekorKeys instead of a trusted root', async () => {
+    // A rekorKeys log has no URL to bind a checkpoint's signer name to; its key alone decides.
+    it('passes the same bundle when the log key is given as rekorKeys instead of a trusted root', async () => {
       const { key, pem } = newKey();
       expect(verifyBundleBlob(bundleWithEntry(key, pem), { repo, digest, policy: await policyTrusting(pem) })).toMatchObject({ passed: true });
+    });
+
+    it('still fails when rekorKeys names another log key: the checkpoint and the entry must verify with it', async () => {
+      const { key, pem } = newKey();
+      const otherLog = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const policy = await loadPolicy({ authorities: [{ name: 'ci', keys: [pem], tlog: 'require', rekorKeys: [otherLog] }] }, { baseDir: FIXTURE_DIR });
+      expect(verifyBundleBlob(bundleWithEntry(key, pem), { repo, digest, policy })).toMatchObject({ passed: false, reason: 'tlog evidence invalid' });
     });
   });
 });
