@@ -2,7 +2,7 @@ import { rejectionOf } from '../../support/failure.js';
 import { eventually } from '../../support/eventually.js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
@@ -12,10 +12,11 @@ import {
   digestOf,
   staticKeychain,
 } from '../../../src/oci/index.js';
-import { FakeRegistry, error } from './fake-registry.js';
+import { FakeRegistry, error, type Seen } from './fake-registry.js';
 import { TEST_MANIFEST, fakeRegistryHarness } from './fake-registry-harness.js';
 
 const MANIFEST = TEST_MANIFEST;
+const OTHER_DIGEST = `sha256:${'f'.repeat(64)}`;
 
 const { cleanup, fake, client, repo } = fakeRegistryHarness({ client: { retry: { baseDelayMs: 5, maxDelayMs: 20 } } });
 
@@ -34,6 +35,15 @@ function serveHoldingTail(f: FakeRegistry, key: string, bytes: Buffer, head: num
   };
 }
 
+
+/** Answers the requests `match` picks with `respond`; the fake's own routes answer the rest. */
+function answer(f: FakeRegistry, match: (method: string, path: string, seen: Seen) => boolean, respond: (res: ServerResponse, seen: Seen) => void): void {
+  f.hook = (req, res, seen) => (match(req.method ?? '', seen.path, seen) ? (respond(res, seen), true) : false);
+}
+
+/** An OCI index of `manifests`, as the referrers API and the fallback tag hold them. */
+const ociIndex = (manifests: readonly object[]): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+const referrerOf = (hex: string) => ({ mediaType: MediaTypes.ociManifest, digest: `sha256:${hex.repeat(64)}`, size: 10 });
 
 describe('RegistryClient', () => {
   describe('when a manifest is fetched', () => {
@@ -588,6 +598,125 @@ describe('RegistryClient', () => {
       });
       controller.abort();
       expect((await rejectionOf(pending)).code).toBe('ABORTED');
+    });
+  });
+
+  describe('when a manifest HEAD or GET answers incompletely', () => {
+    it('when HEAD gives no digest and a generic Content-Type, takes the descriptor from one GET', async () => {
+      const f = await fake();
+      const digest = f.putManifest('app', 'v1', MANIFEST, MediaTypes.ociManifest);
+      answer(f, (method) => method === 'HEAD', (res) => void res.writeHead(200, { 'content-type': 'application/json' }).end());
+      expect(await client([f.host]).headManifest({ ...repo(f, 'app'), tag: 'v1' })).toEqual({ mediaType: MediaTypes.ociManifest, digest, size: MANIFEST.length });
+      expect(f.seen.map((s) => s.method)).toEqual(['HEAD', 'GET']);
+    });
+
+    it('when HEAD by digest reports another digest, fails with DIGEST_MISMATCH naming it', async () => {
+      const f = await fake();
+      const digest = f.putManifest('app', undefined, MANIFEST, MediaTypes.ociManifest);
+      answer(f, (method) => method === 'HEAD', (res) => void res.writeHead(200, { 'content-type': MediaTypes.ociManifest, 'content-length': 10, 'docker-content-digest': OTHER_DIGEST }).end());
+      const e = await rejectionOf(client([f.host]).headManifest({ ...repo(f, 'app'), digest }));
+      expect(e.code).toBe('DIGEST_MISMATCH');
+      expect(e.message).toContain(`registry reports digest ${OTHER_DIGEST}`);
+    });
+
+    it('when a reference has neither tag nor digest, fails with INVALID_REFERENCE and sends nothing', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).headManifest(repo(f, 'app')));
+      expect(e.code).toBe('INVALID_REFERENCE');
+      expect(e.message).toContain('has neither tag nor digest');
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('when a manifest is served as application/json, takes the media type the body declares, if it is a string', async () => {
+      const f = await fake();
+      const declared = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] }));
+      const odd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 7, manifests: [] }));
+      f.putManifest('app', 'declared', declared, 'application/json');
+      f.putManifest('app', 'odd', odd, 'application/json');
+      f.putManifest('app', 'broken', Buffer.from('{not json'), 'application/json');
+      const c = client([f.host]);
+      expect((await c.getManifest({ ...repo(f, 'app'), tag: 'declared' })).mediaType).toBe(MediaTypes.ociIndex);
+      expect((await c.getManifest({ ...repo(f, 'app'), tag: 'odd' })).mediaType).toBe('application/json');
+      expect((await c.getManifest({ ...repo(f, 'app'), tag: 'broken' })).mediaType).toBe('application/json');
+    });
+  });
+
+  describe('when findManifest is told to treat denials as absence', () => {
+    it('answers undefined when the token server denies the scope or refuses the credentials, and fails without the option', async () => {
+      const denying = await fake({ auth: 'token', refuseScopesFor: ['app'] });
+      const c = client([denying.host], { keychain: staticKeychain({ username: 'user', password: 'pass' }) });
+      const ref = { ...repo(denying, 'app'), tag: 'v1.sig' };
+      expect(await c.findManifest(ref, { absentIfDenied: true })).toBeUndefined();
+      expect((await rejectionOf(c.findManifest(ref))).code).toBe('REGISTRY_DENIED');
+
+      const refusing = await fake({ auth: 'token' });
+      const wrong = client([refusing.host], { keychain: staticKeychain({ username: 'user', password: 'wrong' }) });
+      expect(await wrong.findManifest({ ...repo(refusing, 'app'), tag: 'v1.sig' }, { absentIfDenied: true })).toBeUndefined();
+      expect((await rejectionOf(wrong.findManifest({ ...repo(refusing, 'app'), tag: 'v1.sig' }))).code).toBe('REGISTRY_UNAUTHORIZED');
+    });
+
+    it('still fails on other errors', async () => {
+      const f = await fake();
+      f.hook = (_req, res) => (error(res, 501, 'UNSUPPORTED', 'not here'), true);
+      expect((await rejectionOf(client([f.host]).findManifest({ ...repo(f, 'app'), tag: 'v1' }, { absentIfDenied: true }))).code).toBe('REGISTRY_UNAVAILABLE');
+    });
+  });
+
+  describe('when a manifest is put', () => {
+    it('refuses a manifest over 4 MiB before sending anything', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), tag: 'big' }, { mediaType: MediaTypes.ociManifest, bytes: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) }));
+      expect(e.code).toBe('MANIFEST_TOO_LARGE');
+      expect(e.message).toContain(`is ${4 * 1024 * 1024 + 1} bytes, more than ${4 * 1024 * 1024}`);
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('sends a manifest of exactly 4 MiB', async () => {
+      const f = await fake();
+      const bytes = Buffer.alloc(4 * 1024 * 1024, 0x20);
+      expect(await client([f.host]).putManifest({ ...repo(f, 'app'), tag: 'big' }, { mediaType: MediaTypes.ociManifest, bytes })).toBe(digestOf(bytes));
+      expect(f.manifests.get('app:big')?.bytes.length).toBe(bytes.length);
+    });
+
+    it('refuses bytes that do not hash to the digest of the reference before sending anything', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), digest: OTHER_DIGEST }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }));
+      expect(e.code).toBe('DIGEST_MISMATCH');
+      expect(e.message).toContain(`hashes to ${digestOf(MANIFEST)}`);
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('returns the digest the registry reports, its own when the registry reports none, and counts the bytes', async () => {
+      const f = await fake();
+      let reported: string | undefined = OTHER_DIGEST;
+      answer(f, (method) => method === 'PUT', (res) => void res.writeHead(201, reported === undefined ? {} : { 'docker-content-digest': reported }).end());
+      const c = client([f.host]);
+      const put = () => c.putManifest({ ...repo(f, 'app'), tag: 'v1' }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST });
+      expect(await put()).toBe(OTHER_DIGEST);
+      reported = undefined;
+      expect(await put()).toBe(digestOf(MANIFEST));
+      expect(c.stats.bytesUploaded).toBe(2 * MANIFEST.length);
+    });
+
+    it('when a PUT by digest is answered 400 TAG_INVALID, fails with REGISTRY_REJECTED naming the PUT', async () => {
+      const f = await fake();
+      f.hook = (req, res) => (req.method === 'PUT' ? (error(res, 400, 'TAG_INVALID', 'refused'), true) : false);
+      const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), digest: digestOf(MANIFEST) }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }));
+      expect(e.code).toBe('REGISTRY_REJECTED');
+      expect(e.message).toContain('PUT manifest');
+      expect(f.requests('HEAD')).toHaveLength(0);
+    });
+
+    it('when a tag answered 409 names nothing, reports TAG_IMMUTABLE naming "another manifest"; when it names a digest, that digest', async () => {
+      const f = await fake();
+      f.hook = (req, res) => (req.method === 'PUT' ? (error(res, 409, 'CONFLICT', 'tag is immutable'), true) : false);
+      const c = client([f.host]);
+      const put = () => c.putManifest({ ...repo(f, 'app'), tag: 'v1' }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST });
+      const absent = await rejectionOf(put());
+      expect(absent.code).toBe('TAG_IMMUTABLE');
+      expect(absent.message).toContain(`names another manifest, not ${digestOf(MANIFEST)}: CONFLICT: tag is immutable`);
+      const held = f.putManifest('app', 'v1', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] })), MediaTypes.ociIndex);
+      expect((await rejectionOf(put())).message).toContain(`names ${held}, not`);
     });
   });
 });

@@ -61,7 +61,7 @@ describe('RegistryClient hardening (issue #9)', () => {
       f.hook = (req, res) => (req.method === 'PUT' ? (error(res, 400, 'MANIFEST_INVALID', 'bad'), true) : false);
       const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), tag: 'v1' }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }));
       expect(e.code).toBe('REGISTRY_REJECTED');
-      expect(e.message).toContain('MANIFEST_INVALID');
+      expect(e.message).toContain(`PUT manifest ${f.host}/app:v1: registry ${f.host} answered 400: MANIFEST_INVALID`);
     });
   });
 
