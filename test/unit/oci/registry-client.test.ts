@@ -1,6 +1,7 @@
 import { rejectionOf } from '../../support/failure.js';
 import { eventually } from '../../support/eventually.js';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -440,17 +441,20 @@ describe('RegistryClient', () => {
   });
 
   describe('when the registry will not take a blob in one PUT', () => {
-    it('falls back to PATCH chunks with Content-Range and a closing PUT', async () => {
-      const f = await fake();
+    /** Refuses the first PUT that carries a body, as a registry without monolithic uploads does. */
+    function refuseMonolithicOnce(f: FakeRegistry): void {
       let refused = false;
       f.hook = (req, res, seen) => {
-        if (req.method === 'PUT' && seen.bodyBytes > 0 && !refused) {
-          refused = true;
-          error(res, 416, 'BLOB_UPLOAD_INVALID', 'monolithic uploads unsupported');
-          return true;
-        }
-        return false;
+        if (req.method !== 'PUT' || seen.bodyBytes === 0 || refused) return false;
+        refused = true;
+        error(res, 416, 'BLOB_UPLOAD_INVALID', 'monolithic uploads unsupported');
+        return true;
       };
+    }
+
+    it('falls back to PATCH chunks with Content-Range and a closing PUT', async () => {
+      const f = await fake();
+      refuseMonolithicOnce(f);
       const bytes = randomBytes(2500);
       const c = client([f.host], { chunkSize: 1000 });
       const result = await c.pushBlob(repo(f, 'app'), bytes);
@@ -461,6 +465,14 @@ describe('RegistryClient', () => {
       expect(last?.bodyBytes).toBe(0);
       expect(last?.query.get('digest')).toBe(digestOf(bytes));
       expect(f.blobs.get(`app@${digestOf(bytes)}`)?.equals(bytes)).toBe(true);
+    });
+
+    it('sends a blob under the default chunk size of 8 MiB in one PATCH', async () => {
+      const f = await fake();
+      refuseMonolithicOnce(f);
+      const bytes = randomBytes(100_000);
+      expect((await client([f.host]).pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      expect(f.requests('PATCH').map((s) => s.headers['content-range'])).toEqual(['0-99999']);
     });
 
     it('pushBlob of a present blob costs one POST', async () => {
@@ -560,6 +572,14 @@ describe('RegistryClient', () => {
       expect(all).not.toContain('log-secret');
       expect(all).not.toContain(Buffer.from('user:log-secret').toString('base64'));
       expect(all.toLowerCase()).not.toContain('authorization');
+    });
+
+    it('sends bundle-promoter/<package version> as User-Agent, or the one it is given', async () => {
+      const f = await fake();
+      const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+      await client([f.host]).headManifest({ ...repo(f, 'app'), tag: 'v1' });
+      await client([f.host], { userAgent: 'custom/1' }).headManifest({ ...repo(f, 'app'), tag: 'v1' });
+      expect(f.seen.map((s) => s.headers['user-agent'])).toEqual([`bundle-promoter/${version}`, 'custom/1']);
     });
 
     it('awaits onRequest before each request and counts bytes', async () => {
@@ -717,6 +737,112 @@ describe('RegistryClient', () => {
       expect(absent.message).toContain(`names another manifest, not ${digestOf(MANIFEST)}: CONFLICT: tag is immutable`);
       const held = f.putManifest('app', 'v1', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] })), MediaTypes.ociIndex);
       expect((await rejectionOf(put())).message).toContain(`names ${held}, not`);
+    });
+  });
+
+  describe('when referrers are listed through the API', () => {
+    const subject = `sha256:${'a'.repeat(64)}`;
+    /** Serves the referrers API: `pages[i]` on the i-th page, each linking to the next. */
+    function referrersPages(f: FakeRegistry, pages: readonly { type?: string; body: Buffer }[]): void {
+      answer(f, (_m, path) => path.includes('/referrers/'), (res, seen) => {
+        const i = Number(seen.query.get('page') ?? 0);
+        const link = i + 1 < pages.length ? { link: `</v2/app/referrers/${subject}?page=${i + 1}>; rel="next"` } : {};
+        res.writeHead(200, { 'content-type': pages[i]?.type ?? MediaTypes.ociIndex, ...link }).end(pages[i]?.body);
+      });
+    }
+
+    it('reports the API unknown before and supported after it answered an index, and then writes no fallback tag', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: ociIndex([referrerOf('b')]) }]);
+      const c = client([f.host]);
+      expect(c.referrersApi(f.host)).toBe('unknown');
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b')]);
+      expect(c.referrersApi(f.host)).toBe('supported');
+      expect(await c.indexReferrers(repo(f, 'app'), subject, [referrerOf('c')])).toBe(false);
+      expect(f.requests('PUT')).toHaveLength(0);
+    });
+
+    it('follows Link pages and joins them', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: ociIndex([referrerOf('b')]) }, { body: ociIndex([referrerOf('c')]) }]);
+      expect(await client([f.host]).listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b'), referrerOf('c')]);
+    });
+
+    it('fails with REGISTRY_PROTOCOL when a later page is not an OCI index', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: ociIndex([referrerOf('b')]) }, { type: 'application/json', body: ociIndex([]) }]);
+      const e = await rejectionOf(client([f.host]).listReferrers(repo(f, 'app'), subject));
+      expect(e.code).toBe('REGISTRY_PROTOCOL');
+      expect(e.message).toContain(`referrers of ${subject} in ${f.host}/app: a later page is not an OCI index`);
+    });
+
+    it('when the first answer is 200 but not an OCI index, falls back to the tag and marks the API unsupported', async () => {
+      const f = await fake();
+      referrersPages(f, [{ type: 'application/json', body: ociIndex([referrerOf('b')]) }]);
+      f.putManifest('app', `sha256-${'a'.repeat(64)}`, ociIndex([referrerOf('c')]), MediaTypes.ociIndex);
+      const c = client([f.host]);
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('c')]);
+      expect(c.referrersApi(f.host)).toBe('unsupported');
+    });
+
+    it('refuses an answer over 4 MiB with MANIFEST_TOO_LARGE', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) }]);
+      const e = await rejectionOf(client([f.host]).listReferrers(repo(f, 'app'), subject));
+      expect(e.code).toBe('MANIFEST_TOO_LARGE');
+      expect(e.message).toContain(`referrers of ${subject} in ${f.host}/app exceed ${4 * 1024 * 1024} bytes`);
+    });
+  });
+
+  describe('when referrers are indexed under the fallback tag', () => {
+    const subject = `sha256:${'a'.repeat(64)}`;
+    const tag = `sha256-${'a'.repeat(64)}`;
+
+    it('writes the merged index and answers true, then answers false and writes nothing when all are listed', async () => {
+      const f = await fake();
+      f.putManifest('app', tag, ociIndex([referrerOf('b')]), MediaTypes.ociIndex);
+      const c = client([f.host]);
+      expect(await c.indexReferrers(repo(f, 'app'), subject, [referrerOf('c')])).toBe(true);
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b'), referrerOf('c')]);
+      expect(await c.indexReferrers(repo(f, 'app'), subject, [referrerOf('b'), referrerOf('c')])).toBe(false);
+      expect(f.requests('PUT')).toHaveLength(1);
+    });
+
+    it('lists no referrers, and refuses to index, when the tag holds an image manifest', async () => {
+      const f = await fake();
+      f.putManifest('app', tag, MANIFEST, MediaTypes.ociManifest);
+      const c = client([f.host]);
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([]);
+      const e = await rejectionOf(c.indexReferrers(repo(f, 'app'), subject, [referrerOf('c')]));
+      expect(e.code).toBe('MANIFEST_INVALID');
+      expect(e.message).toContain(`${f.host}/app:${tag} exists but is not an OCI image index`);
+    });
+
+    it('writes the template byte for byte when the tag is missing and the template lists exactly the referrers', async () => {
+      const f = await fake();
+      const template = Buffer.from(`${ociIndex([referrerOf('c')]).toString()}\n`);
+      await client([f.host]).indexReferrers(repo(f, 'app'), subject, [referrerOf('c')], { template: { mediaType: MediaTypes.ociIndex, digest: digestOf(template), bytes: template } });
+      expect(f.manifests.get(`app:${tag}`)?.bytes.equals(template)).toBe(true);
+    });
+
+    it('merges instead when the template lists only some of the referrers, or others, or is no index', async () => {
+      const templates = [{ mediaType: MediaTypes.ociIndex, bytes: ociIndex([referrerOf('c')]) }, { mediaType: MediaTypes.ociIndex, bytes: ociIndex([referrerOf('c'), referrerOf('e')]) }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }];
+      for (const { mediaType, bytes } of templates) {
+        const f = await fake();
+        await client([f.host]).indexReferrers(repo(f, 'app'), subject, [referrerOf('c'), referrerOf('d')], { template: { mediaType, digest: digestOf(bytes), bytes } });
+        expect(await client([f.host]).listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('c'), referrerOf('d')]);
+      }
+    });
+
+    it('when another writer added the referrers between the two reads of the tag, writes nothing and answers false', async () => {
+      const f = await fake();
+      f.putManifest('app', tag, ociIndex([]), MediaTypes.ociIndex);
+      let reads = 0;
+      answer(f, (method, path) => method === 'GET' && path.endsWith(`/manifests/${tag}`) && reads++ === 1, (res) => {
+        res.writeHead(200, { 'content-type': MediaTypes.ociIndex }).end(ociIndex([referrerOf('c')]));
+      });
+      expect(await client([f.host]).indexReferrers(repo(f, 'app'), subject, [referrerOf('c')])).toBe(false);
+      expect(f.requests('PUT')).toHaveLength(0);
     });
   });
 });
