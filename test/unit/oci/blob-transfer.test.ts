@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejectionOf } from '../../support/failure.js';
 import { MediaTypes, RegistryClient, digestOf, type RegistryClientOptions, type Repository } from '../../../src/oci/index.js';
-import { FakeRegistry, error } from './fake-registry.js';
+import { FakeRegistry, error, type Seen } from './fake-registry.js';
 
 // Blob reads and the upload fallbacks of src/oci/blob-transfer.ts, each with an oracle a plausible bug breaks.
 
@@ -24,6 +24,25 @@ function client(hosts: readonly string[], options: RegistryClientOptions = {}): 
 }
 
 const repo = (f: FakeRegistry, name: string): Repository => ({ registry: f.host, repository: name });
+
+type Res = Parameters<NonNullable<FakeRegistry['hook']>>[1];
+
+/** Answers the first `times` requests that `match` picks with `answer`; the fake's own routes answer the rest. */
+function intercept(f: FakeRegistry, match: (method: string, seen: Seen) => boolean, answer: (res: Res, seen: Seen) => void, times = 1): void {
+  let n = 0;
+  f.hook = (req, res, seen) => {
+    if (n >= times || !match(req.method ?? '', seen)) return false;
+    n++;
+    answer(res, seen);
+    return true;
+  };
+}
+
+/** The first PUT that carries blob bytes. */
+const blobPut = (method: string, seen: Seen): boolean => method === 'PUT' && seen.bodyBytes > 0;
+
+/** `bytes` stored as a layer in `f`'s `app`, as a copy source. */
+const layer = (f: FakeRegistry, bytes: Buffer) => ({ repo: repo(f, 'app'), descriptor: { mediaType: MediaTypes.ociLayer, digest: f.putBlob('app', bytes), size: bytes.length } });
 
 describe('BlobTransfer', () => {
   describe('when a whole blob is read into memory (configs, bundle layers)', () => {
@@ -51,21 +70,108 @@ describe('BlobTransfer', () => {
       const f = await fake();
       const bytes = randomBytes(1000);
       const digest = f.putBlob('app', bytes);
-      expect((await client([f.host]).readBlob(repo(f, 'app'), digest, 1 << 20)).equals(bytes)).toBe(true);
+      const c = client([f.host]);
+      expect((await c.readBlob(repo(f, 'app'), digest, 1 << 20)).equals(bytes)).toBe(true);
+      expect(c.stats.byKind['GET blob']).toBe(1);
+    });
+
+    it('refuses a blob larger than maxBytes with BLOB_TOO_LARGE, a missing one with BLOB_NOT_FOUND, each naming blob and repository', async () => {
+      const f = await fake();
+      const digest = f.putBlob('app', randomBytes(1000));
+      const c = client([f.host]);
+      const large = await rejectionOf(c.readBlob(repo(f, 'app'), digest, 999));
+      expect(large.code).toBe('BLOB_TOO_LARGE');
+      expect(large.message).toContain(`blob ${digest} in ${f.host}/app is larger than 999 bytes`);
+      const missing = await rejectionOf(c.readBlob(repo(f, 'other'), digest, 1000));
+      expect(missing.code).toBe('BLOB_NOT_FOUND');
+      expect(missing.message).toContain(`blob ${digest} in ${f.host}/other not found (GET answered 404)`);
+    });
+
+    it('refuses a malformed digest before any request, naming the repository', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).readBlob(repo(f, 'app'), 'sha256:short', 1000));
+      expect(e.message).toContain(`blob in ${f.host}/app`);
+      expect(f.seen).toHaveLength(0);
+    });
+  });
+
+  describe('when a blob is streamed', () => {
+    it('counts the bytes as downloaded once the stream is consumed', async () => {
+      const f = await fake();
+      const bytes = randomBytes(50_000);
+      const c = client([f.host]);
+      const stream = await c.openBlob(repo(f, 'app'), layer(f, bytes).descriptor);
+      const closed = new Promise((resolve) => (stream as NodeJS.ReadableStream & { once(e: 'close', l: () => void): void }).once('close', () => resolve(undefined)));
+      for await (const _ of stream as AsyncIterable<Buffer>) void _;
+      await closed;
+      expect(c.stats.bytesDownloaded).toBe(bytes.length);
+    });
+  });
+
+  describe('when the bytes to copy are already in memory', () => {
+    it('refuses bytes that do not match the descriptor (digest or size) before any request', async () => {
+      const f = await fake();
+      const bytes = randomBytes(100);
+      const c = client([f.host]);
+      const wrongBytes = await rejectionOf(c.copyBlob({ ...layer(f, bytes), bytes: randomBytes(100) }, repo(f, 'dst')));
+      expect(wrongBytes.code).toBe('DIGEST_MISMATCH');
+      expect(wrongBytes.message).toContain(`for ${f.host}/dst: the given 100 bytes hash to`);
+      const { descriptor } = layer(f, bytes);
+      const wrongSize = await rejectionOf(c.copyBlob({ repo: repo(f, 'app'), descriptor: { ...descriptor, size: 99 }, bytes }, repo(f, 'dst')));
+      expect(wrongSize.code).toBe('DIGEST_MISMATCH');
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('sends them in one PUT without Content-Range and counts them as uploaded', async () => {
+      const f = await fake();
+      const bytes = randomBytes(1000);
+      const c = client([f.host]);
+      expect((await c.pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      const put = f.requests('PUT')[0];
+      expect(put?.headers['content-range']).toBeUndefined();
+      expect(c.stats.bytesUploaded).toBe(bytes.length);
+      expect(c.stats.byKind['POST upload']).toBe(1);
+      expect(c.stats.byKind['PUT upload']).toBe(1);
+    });
+  });
+
+  describe('when the upload start fails', () => {
+    it('retries a 503 to the POST', async () => {
+      const f = await fake();
+      intercept(f, (method) => method === 'POST', (res) => error(res, 503, 'UNAVAILABLE', 'try later'));
+      expect((await client([f.host]).pushBlob(repo(f, 'app'), randomBytes(100))).outcome).toBe('uploaded');
+      expect(f.requests('POST')).toHaveLength(2);
+    });
+
+    it('does not restart the copy when the POST keeps failing: the transport retried it already', async () => {
+      const f = await fake();
+      intercept(f, (method) => method === 'POST', (res) => error(res, 503, 'UNAVAILABLE', 'try later'), 100);
+      const e = await rejectionOf(client([f.host], { retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } }).pushBlob(repo(f, 'app'), randomBytes(100)));
+      expect(e.code).toBe('REGISTRY_UNAVAILABLE');
+      expect(f.requests('POST')).toHaveLength(2);
+    });
+
+    it('reports a refusal of the POST as it is, naming the POST, without a second POST and without REPOSITORY_NOT_FOUND', async () => {
+      const f = await fake();
+      intercept(f, (method) => method === 'POST', (res) => error(res, 403, 'DENIED', 'no push here'), 100);
+      const e = await rejectionOf(client([f.host]).pushBlob(repo(f, 'app'), randomBytes(100)));
+      expect(e.code).toBe('REGISTRY_DENIED');
+      expect(e.message).toContain('(POST blob sha256:');
+      expect(f.requests('POST')).toHaveLength(1);
+    });
+
+    it('when a cross-repository mount fails otherwise than by a refusal, fails without an upload', async () => {
+      const f = await fake();
+      const source = layer(f, randomBytes(100));
+      intercept(f, (method) => method === 'POST', (res) => error(res, 501, 'UNSUPPORTED', 'no'), 100);
+      expect((await rejectionOf(client([f.host]).copyBlob(source, repo(f, 'dst')))).code).toBe('REGISTRY_UNAVAILABLE');
+      expect(f.requests('POST')).toHaveLength(1);
     });
   });
 
   describe('when the monolithic PUT is not accepted', () => {
     /** Refuses the first PUT carrying a body with `answer`, then behaves. */
-    const refuseFirstPut = (f: FakeRegistry, answer: (res: Parameters<NonNullable<FakeRegistry['hook']>>[1]) => void): void => {
-      let refused = false;
-      f.hook = (req, res, seen) => {
-        if (req.method !== 'PUT' || seen.bodyBytes === 0 || refused) return false;
-        refused = true;
-        answer(res);
-        return true;
-      };
-    };
+    const refuseFirstPut = (f: FakeRegistry, answer: (res: Res) => void): void => intercept(f, blobPut, answer);
 
     it('after a 400 BLOB_UPLOAD_INVALID, uploads in PATCH chunks from a fresh session and closes with an empty PUT', async () => {
       const f = await fake();
