@@ -209,12 +209,95 @@ describe('BlobTransfer', () => {
       expect(dst.blobs.get(`app@${digest}`)?.equals(bytes)).toBe(true);
     });
 
+    it('when the blob arrived before the fallback session starts (201 to its POST), sends no PATCH', async () => {
+      const f = await fake();
+      const bytes = randomBytes(1500);
+      refuseFirstPut(f, (res) => (f.putBlob('app', bytes), void res.writeHead(202, { location: '/v2/app/blobs/uploads/nowhere' }).end()));
+      expect((await client([f.host], { chunkSize: 1000 }).pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      expect(f.requests('PATCH')).toHaveLength(0);
+    });
+
+    it('after a 413 to bytes in memory, PATCHes them in chunkSize pieces without reading any source', async () => {
+      const f = await fake();
+      refuseFirstPut(f, (res) => void res.writeHead(413, { 'content-type': 'text/html' }).end('<h1>413 Request Entity Too Large</h1>'));
+      const bytes = randomBytes(150);
+      expect((await client([f.host], { chunkSize: 64 }).pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      expect(f.requests('PATCH').map((r) => r.headers['content-range'])).toEqual(['0-63', '64-127', '128-149']);
+      expect(f.requests('GET')).toHaveLength(0);
+    });
+
+    it('follows the Location of each PATCH answer (a 204 with one too), closes at the last one with an empty octet-stream PUT', async () => {
+      const f = await fake();
+      let patches = 0;
+      f.hook = (req, res, seen, body) => {
+        const id = /\/blobs\/uploads\/([^/]+)$/.exec(seen.path)?.[1];
+        if (id === undefined) return false;
+        if (req.method === 'PUT' && body.length > 0) return (error(res, 416, 'BLOB_UPLOAD_INVALID', 'no monolithic'), true);
+        if (req.method !== 'PATCH') return false;
+        f.uploads.get(id)?.data.push(body);
+        res.writeHead(patches === 0 ? 204 : 202, { location: `/v2/app/blobs/uploads/${id}?_state=p${patches++}` }).end();
+        return true;
+      };
+      const bytes = randomBytes(25);
+      const c = client([f.host], { chunkSize: 10 });
+      expect((await c.pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      expect(f.requests('PATCH').map((r) => r.query.get('_state'))).toEqual(['s', 'p0', 'p1']);
+      const close = f.requests('PUT').at(-1);
+      expect(close?.query.get('_state')).toBe('p2');
+      expect(close?.headers['content-type']).toBe('application/octet-stream');
+      expect(c.stats.byKind['PATCH upload']).toBe(3);
+      expect(c.stats.byKind['PUT upload']).toBe(2);
+      expect(f.blobs.get(`app@${digestOf(bytes)}`)?.equals(bytes)).toBe(true);
+    });
+
+    it('fails with REGISTRY_PROTOCOL when a PATCH is answered 202 without a Location', async () => {
+      const f = await fake();
+      f.hook = (req, res, seen) => {
+        if (blobPut(req.method ?? '', seen)) return (error(res, 416, 'BLOB_UPLOAD_INVALID', 'no monolithic'), true);
+        return req.method === 'PATCH' ? (res.writeHead(202).end(), true) : false;
+      };
+      const e = await rejectionOf(client([f.host], { chunkSize: 10 }).pushBlob(repo(f, 'app'), randomBytes(25)));
+      expect(e.code).toBe('REGISTRY_PROTOCOL');
+      expect(e.message).toContain('answered 202 without a Location');
+    });
+
+    it('waits timeouts.commitMs, not headersMs, for the answer to the closing PUT', async () => {
+      const f = await fake();
+      f.hook = async (req, res, seen) => {
+        if (blobPut(req.method ?? '', seen)) return (error(res, 416, 'BLOB_UPLOAD_INVALID', 'no monolithic'), true);
+        // Longer than undici's coarse timer needs to notice a 100 ms headers timeout.
+        if (req.method === 'PUT') await new Promise((r) => setTimeout(r, 1_500));
+        return false;
+      };
+      const c = client([f.host], { chunkSize: 10, timeouts: { headersMs: 100, commitMs: 5_000 } });
+      expect((await c.pushBlob(repo(f, 'app'), randomBytes(25))).outcome).toBe('uploaded');
+      expect(f.requests('PUT')).toHaveLength(2);
+      expect(f.requests('HEAD')).toHaveLength(1); // the one before the upload: no look after a lost answer
+    });
+
+    it('when the closing PUT fails with a 5xx, does not repeat it alone but restarts the copy from a new POST', async () => {
+      const f = await fake();
+      let refusedMonolithic = false;
+      let failedClose = false;
+      f.hook = (req, res, seen) => {
+        if (blobPut(req.method ?? '', seen) && !refusedMonolithic) return (refusedMonolithic = true, error(res, 416, 'BLOB_UPLOAD_INVALID', 'no monolithic'), true);
+        if (req.method !== 'PUT' || seen.bodyBytes > 0 || failedClose) return false;
+        return (failedClose = true, error(res, 500, 'UNKNOWN', 'storage hiccup'), true);
+      };
+      const bytes = randomBytes(25);
+      expect((await client([f.host], { chunkSize: 10 }).pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      expect(f.requests('POST')).toHaveLength(3);
+      expect(f.blobs.get(`app@${digestOf(bytes)}`)?.equals(bytes)).toBe(true);
+    });
+
     it('after a 400 with another error code (DIGEST_INVALID), fails without a fallback', async () => {
       const f = await fake();
       refuseFirstPut(f, (res) => error(res, 400, 'DIGEST_INVALID', 'provided digest did not match uploaded content'));
       const e = await rejectionOf(client([f.host], { chunkSize: 1000 }).pushBlob(repo(f, 'app'), randomBytes(1500)));
       expect(e.code).toBe('REGISTRY_REJECTED');
+      expect(e.message).toContain('PUT blob sha256:');
       expect(e.message).toContain('DIGEST_INVALID');
+      expect(f.requests('PUT')).toHaveLength(1);
       expect(f.requests('PATCH')).toHaveLength(0);
       expect(f.blobs.size).toBe(0);
     });
