@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejectionOf } from '../../support/failure.js';
-import { MediaTypes, RegistryClient, digestOf, type RegistryClientOptions, type Repository } from '../../../src/oci/index.js';
-import { FakeRegistry, error, type Seen } from './fake-registry.js';
+import { MediaTypes, RegistryClient, digestOf, staticKeychain, type RegistryClientOptions, type Repository } from '../../../src/oci/index.js';
+import { FakeRegistry, error, type FakeRegistryOptions, type Seen } from './fake-registry.js';
 
 // Blob reads and the upload fallbacks of src/oci/blob-transfer.ts, each with an oracle a plausible bug breaks.
 
@@ -11,8 +11,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function fake(): Promise<FakeRegistry> {
-  const f = await FakeRegistry.start();
+async function fake(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
+  const f = await FakeRegistry.start(options);
   cleanups.push(() => f.close());
   return f;
 }
@@ -316,6 +316,149 @@ describe('BlobTransfer', () => {
       expect(e.message).toContain(f.host);
       expect(e.message).toContain('without a Location');
       expect(f.requests('PUT')).toHaveLength(0);
+    });
+  });
+
+  describe('when a PUT is redirected', () => {
+    const redirect = (f: FakeRegistry, query: string) => (res: Res) => void res.writeHead(307, { location: `/v2/app/blobs/uploads/${[...f.uploads.keys()][0] ?? ''}?${query}` }).end();
+
+    it('keeps the digest a 307 Location carries instead of adding it again', async () => {
+      const src = await fake();
+      const dst = await fake();
+      const source = layer(src, randomBytes(1000));
+      intercept(dst, blobPut, redirect(dst, `_state=moved&digest=${encodeURIComponent(source.descriptor.digest)}`));
+      expect(await client([src.host, dst.host]).copyBlob(source, repo(dst, 'app'))).toBe('uploaded');
+      expect(dst.requests('PUT').map((r) => r.query.getAll('digest'))).toEqual([[source.descriptor.digest], [source.descriptor.digest]]);
+    });
+
+    it('follows one 307 only: a second fails with REGISTRY_PROTOCOL', async () => {
+      const src = await fake();
+      const dst = await fake();
+      intercept(dst, blobPut, redirect(dst, '_state=moved'), 2);
+      const e = await rejectionOf(client([src.host, dst.host]).copyBlob(layer(src, randomBytes(1000)), repo(dst, 'app')));
+      expect(e.code).toBe('REGISTRY_PROTOCOL');
+      expect(e.message).toContain('answered an unexpected 307');
+      expect(dst.requests('PUT')).toHaveLength(2);
+    });
+  });
+
+  describe('when a streamed source is PATCHed in pieces after a 413', () => {
+    const tooLarge = (f: FakeRegistry) => intercept(f, (method, seen) => method === 'PUT' && seen.bodyBytes > 0, (res) => void res.writeHead(413).end());
+
+    it('counts every byte read and sent once per piece', async () => {
+      const src = await fake();
+      const dst = await fake();
+      tooLarge(dst);
+      const c = client([src.host, dst.host], { chunkSize: 64 });
+      expect(await c.copyBlob(layer(src, randomBytes(256)), repo(dst, 'app'))).toBe('uploaded');
+      // The fake reads a whole body before it answers: the refused PUT carried all 256 bytes, the pieces 256 more.
+      expect(c.stats.bytesUploaded).toBe(512);
+      expect(c.stats.bytesDownloaded).toBe(512);
+      expect(dst.requests('PATCH').map((r) => r.headers['content-range'])).toEqual(['0-63', '64-127', '128-191', '192-255']);
+    });
+
+    it('aborts with DIGEST_MISMATCH naming the target when the re-read source is wrong, and commits nothing', async () => {
+      const src = await fake();
+      const dst = await fake();
+      const source = layer(src, randomBytes(300));
+      // The first read (for the refused PUT) is right; the re-read for the pieces is not.
+      intercept(dst, blobPut, (res) => (src.blobs.set(`app@${source.descriptor.digest}`, randomBytes(300)), void res.writeHead(413).end()));
+      const e = await rejectionOf(client([src.host, dst.host], { chunkSize: 64 }).copyBlob(source, repo(dst, 'app')));
+      expect(e.code).toBe('DIGEST_MISMATCH');
+      expect(e.message).toContain(`; upload to ${dst.host}/app aborted`);
+      expect((e.cause as { code?: string } | undefined)?.code).toBe('DIGEST_MISMATCH');
+      expect(dst.blobs.size).toBe(0);
+      expect(dst.requests('PUT').filter((r) => r.bodyBytes === 0)).toHaveLength(0);
+    });
+  });
+
+  describe('when a copy fails while its bytes flow', () => {
+    it('restarts it maxAttempts times in all, then fails', async () => {
+      const f = await fake();
+      intercept(f, blobPut, (res) => error(res, 500, 'UNKNOWN', 'broken'), 100);
+      const e = await rejectionOf(client([f.host], { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).pushBlob(repo(f, 'app'), randomBytes(100)));
+      expect(e.code).toBe('REGISTRY_UNAVAILABLE');
+      expect(f.requests('PUT')).toHaveLength(3);
+    });
+
+    it('counts a HEAD that fails as "not there" and uploads', async () => {
+      const src = await fake();
+      const dst = await fake();
+      dst.hook = (req, res, seen) => {
+        if (req.method === 'HEAD') return (error(res, 500, 'UNKNOWN', 'broken'), true);
+        if (req.method !== 'POST' || !seen.query.has('mount')) return false; // ECR: a 202 to every mount
+        dst.uploads.set('ecr', { repo: 'app', data: [] });
+        return (res.writeHead(202, { location: '/v2/app/blobs/uploads/ecr' }).end(), true);
+      };
+      expect(await client([src.host, dst.host], { retry: { maxAttempts: 1 } }).copyBlob(layer(src, randomBytes(100)), repo(dst, 'app'))).toBe('uploaded');
+      expect(dst.requests('HEAD')).toHaveLength(1);
+    });
+
+    it('waits a Retry-After up to maxRetryAfterMs before restarting', async () => {
+      const f = await fake();
+      intercept(f, blobPut, (res) => error(res, 503, 'UNAVAILABLE', 'later', { 'retry-after': '0' }));
+      expect((await client([f.host], { retry: { maxRetryAfterMs: 0 } }).pushBlob(repo(f, 'app'), randomBytes(100))).outcome).toBe('uploaded');
+      expect(f.requests('PUT')).toHaveLength(2);
+    });
+
+    it('waits at least half the throttle ceiling after a 429 without Retry-After', async () => {
+      const f = await fake();
+      const at: number[] = [];
+      f.hook = (req, res, seen) => {
+        if (!blobPut(req.method ?? '', seen)) return false;
+        at.push(performance.now());
+        return at.length === 1 ? (error(res, 429, 'TOOMANYREQUESTS', 'slow down'), true) : false;
+      };
+      await client([f.host], { retry: { baseDelayMs: 1, maxDelayMs: 2, throttleBaseDelayMs: 200, throttleMaxDelayMs: 200 } }).pushBlob(repo(f, 'app'), randomBytes(100));
+      expect(at).toHaveLength(2);
+      expect((at[1] ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(98);
+    });
+
+    it('after a 5xx waits the short backoff, not the throttle delay', async () => {
+      const f = await fake();
+      intercept(f, blobPut, (res) => error(res, 500, 'UNKNOWN', 'hiccup'));
+      const started = performance.now();
+      await client([f.host], { retry: { throttleBaseDelayMs: 60_000, throttleMaxDelayMs: 60_000 } }).pushBlob(repo(f, 'app'), randomBytes(100));
+      expect(performance.now() - started).toBeLessThan(10_000); // a throttle wait would be at least 30 s
+      expect(f.requests('PUT')).toHaveLength(2);
+    });
+  });
+
+  describe('when a token expires while bytes flow', () => {
+    const expire = (f: FakeRegistry) => (res: Res) => {
+      f.tokens.clear();
+      error(res, 401, 'UNAUTHORIZED', 'token expired', { 'www-authenticate': `Bearer realm="http://${f.host}/token",service="fake",scope="repository:app:pull,push",error="invalid_token"` });
+    };
+    const auth = { keychain: staticKeychain({ username: 'user', password: 'pass' }) };
+
+    it('restarts the blob once only', async () => {
+      const f = await fake({ auth: 'token' });
+      intercept(f, blobPut, expire(f), 100);
+      const e = await rejectionOf(client([f.host], auth).pushBlob(repo(f, 'app'), randomBytes(100)));
+      expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
+      // Bytes in memory: the transport re-sends each PUT once with a fresh token itself, the copy restarts once.
+      expect(f.requests('PUT')).toHaveLength(4);
+    });
+
+    it('does not count that restart of a streamed copy as an attempt', async () => {
+      const src = await fake();
+      const f = await fake({ auth: 'token' });
+      let puts = 0;
+      f.hook = (req, res, seen) => {
+        if (!blobPut(req.method ?? '', seen)) return false;
+        puts++;
+        if (puts === 1) return (expire(f)(res), true);
+        return puts === 2 ? (error(res, 500, 'UNKNOWN', 'hiccup'), true) : false;
+      };
+      expect(await client([src.host, f.host], { ...auth, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } }).copyBlob(layer(src, randomBytes(100)), repo(f, 'app'))).toBe('uploaded');
+      expect(puts).toBe(3);
+    });
+
+    it('does not restart when the upload start is refused', async () => {
+      const f = await fake({ auth: 'token' });
+      intercept(f, (method) => method === 'POST', expire(f), 100);
+      expect((await rejectionOf(client([f.host], auth).pushBlob(repo(f, 'app'), randomBytes(100)))).code).toBe('REGISTRY_UNAUTHORIZED');
+      expect(f.requests('POST')).toHaveLength(2);
     });
   });
 });
