@@ -329,6 +329,8 @@ describe('RegistryClient', () => {
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(digest);
       expect(e.message).toContain(`${src.host}/app`);
+      expect(e.message).toContain(`; upload to ${dst.host}/app aborted`);
+      expect((e.cause as { code?: string } | undefined)?.code).toBe('DIGEST_MISMATCH');
       const put = dst.requests('PUT')[0];
       expect(put, 'the PUT reached the target before the mismatch').toBeDefined();
       await put!.settled;
@@ -414,12 +416,17 @@ describe('RegistryClient', () => {
       expect(await c.copyBlob(source, repo(f, 'dst'))).toBe('uploaded');
       expect(f.blobs.get(`dst@${digest}`)?.equals(bytes)).toBe(true);
       expect(f.requests('POST').map((s) => s.query.has('mount'))).toEqual([true, false]);
+      expect(f.requests('POST')[1]?.path).toBe('/v2/dst/blobs/uploads/');
 
       f.blobs.delete(`dst@${digest}`);
       const tokensBefore = f.requests('GET', /^\/token$/).length;
       expect(await c.copyBlob(source, repo(f, 'dst2'))).toBe('uploaded');
       expect(f.requests('POST').map((s) => s.query.has('mount'))).toEqual([true, false, false]);
       expect(f.requests('GET', /^\/token$/).slice(tokensBefore).every((s) => s.query.getAll('scope').length === 1)).toBe(true);
+
+      // What was refused is pull on that source: a mount from another repository is still tried.
+      const fromSrc = { repo: repo(f, 'src'), descriptor: { mediaType: 'x', digest: f.putBlob('src', randomBytes(10)), size: 10 } };
+      expect(await c.copyBlob(fromSrc, repo(f, 'dst'))).toBe('mounted');
     });
 
     it('asks for pull on the source in the same token, and uploads when the token server refuses that scope', async () => {

@@ -216,6 +216,7 @@ describe('RegistryClient hardening (issue #9)', () => {
       cannotUpdate(f, false);
       const e = await rejectionOf(client([f.host]).pushBlob(repo(f, 'app'), Buffer.from('refused')));
       expect(e.code).toBe('REGISTRY_REJECTED');
+      expect(e.message).toContain('PUT blob sha256:');
       expect(e.message).toContain('cannot be updated');
       expect(f.requests('PATCH')).toHaveLength(0);
     });
@@ -376,6 +377,7 @@ describe('RegistryClient hardening (issue #9)', () => {
       const e = await rejectionOf(client([f.host]).pushBlob(repo(f, 'app'), Buffer.from('x')));
       expect(e.code).toBe('REPOSITORY_NOT_FOUND');
       expect(e.message).toContain('NAME_UNKNOWN');
+      expect((e.cause as { code?: string } | undefined)?.code).toBe('BLOB_NOT_FOUND');
     });
   });
 
