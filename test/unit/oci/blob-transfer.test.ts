@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejectionOf } from '../../support/failure.js';
+import { createLogger, type Logger } from '../../../src/log.js';
 import { MediaTypes, RegistryClient, digestOf, staticKeychain, type RegistryClientOptions, type Repository } from '../../../src/oci/index.js';
 import { FakeRegistry, error, type FakeRegistryOptions, type Seen } from './fake-registry.js';
 
@@ -26,6 +27,13 @@ function client(hosts: readonly string[], options: RegistryClientOptions = {}): 
 const repo = (f: FakeRegistry, name: string): Repository => ({ registry: f.host, repository: name });
 
 type Res = Parameters<NonNullable<FakeRegistry['hook']>>[1];
+
+/** A debug logger whose lines the test reads back as objects. */
+function debugLog(): { logger: Logger; entries: () => Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+  return { logger, entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
 
 /** Answers the first `times` requests that `match` picks with `answer`; the fake's own routes answer the rest. */
 function intercept(f: FakeRegistry, match: (method: string, seen: Seen) => boolean, answer: (res: Res, seen: Seen) => void, times = 1): void {
@@ -131,6 +139,7 @@ describe('BlobTransfer', () => {
       expect(put?.headers['content-range']).toBeUndefined();
       expect(c.stats.bytesUploaded).toBe(bytes.length);
       expect(c.stats.byKind['POST upload']).toBe(1);
+      expect(f.requests('POST')[0]?.headers['content-length']).toBe('0');
       expect(c.stats.byKind['PUT upload']).toBe(1);
     });
   });
@@ -355,6 +364,8 @@ describe('BlobTransfer', () => {
       expect(c.stats.bytesUploaded).toBe(512);
       expect(c.stats.bytesDownloaded).toBe(512);
       expect(dst.requests('PATCH').map((r) => r.headers['content-range'])).toEqual(['0-63', '64-127', '128-191', '192-255']);
+      expect(dst.requests('PATCH').every((r) => r.headers['content-type'] === 'application/octet-stream')).toBe(true);
+      expect(c.stats.byKind['PATCH upload']).toBe(4);
     });
 
     it('aborts with DIGEST_MISMATCH naming the target when the re-read source is wrong, and commits nothing', async () => {
@@ -376,9 +387,12 @@ describe('BlobTransfer', () => {
     it('restarts it maxAttempts times in all, then fails', async () => {
       const f = await fake();
       intercept(f, blobPut, (res) => error(res, 500, 'UNKNOWN', 'broken'), 100);
-      const e = await rejectionOf(client([f.host], { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).pushBlob(repo(f, 'app'), randomBytes(100)));
+      const { logger, entries } = debugLog();
+      const e = await rejectionOf(client([f.host], { logger, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).pushBlob(repo(f, 'app'), randomBytes(100)));
       expect(e.code).toBe('REGISTRY_UNAVAILABLE');
       expect(f.requests('PUT')).toHaveLength(3);
+      const restarts = entries().filter((l) => l['msg'] === 'blob copy restarts');
+      expect(restarts.map((l) => [l['registry'], l['repository'], l['attempt'], l['code']])).toEqual([[f.host, 'app', 1, 'REGISTRY_UNAVAILABLE'], [f.host, 'app', 2, 'REGISTRY_UNAVAILABLE']]);
     });
 
     it('counts a HEAD that fails as "not there" and uploads', async () => {
@@ -434,8 +448,10 @@ describe('BlobTransfer', () => {
     it('restarts the blob once only', async () => {
       const f = await fake({ auth: 'token' });
       intercept(f, blobPut, expire(f), 100);
-      const e = await rejectionOf(client([f.host], auth).pushBlob(repo(f, 'app'), randomBytes(100)));
+      const { logger, entries } = debugLog();
+      const e = await rejectionOf(client([f.host], { ...auth, logger }).pushBlob(repo(f, 'app'), randomBytes(100)));
       expect(e.code).toBe('REGISTRY_UNAUTHORIZED');
+      expect(entries().filter((l) => l['msg'] === 'blob copy restarts after a 401').map((l) => l['repository'])).toEqual(['app']);
       // Bytes in memory: the transport re-sends each PUT once with a fresh token itself, the copy restarts once.
       expect(f.requests('PUT')).toHaveLength(4);
     });

@@ -411,9 +411,13 @@ describe('RegistryClient', () => {
       const f = await fake({ auth: 'token', refuseMountFrom: ['other'] });
       const bytes = randomBytes(3000);
       const digest = f.putBlob('other', bytes);
-      const c = client([f.host], { keychain: staticKeychain({ username: 'user', password: 'pass' }) });
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+      const c = client([f.host], { logger, keychain: staticKeychain({ username: 'user', password: 'pass' }) });
       const source = { repo: repo(f, 'other'), descriptor: { mediaType: 'x', digest, size: bytes.length } };
       expect(await c.copyBlob(source, repo(f, 'dst'))).toBe('uploaded');
+      const refusal = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'cross-repo mount refused; uploading');
+      expect(refusal).toMatchObject({ registry: f.host, repository: 'dst', from: 'other' });
       expect(f.blobs.get(`dst@${digest}`)?.equals(bytes)).toBe(true);
       expect(f.requests('POST').map((s) => s.query.has('mount'))).toEqual([true, false]);
       expect(f.requests('POST')[1]?.path).toBe('/v2/dst/blobs/uploads/');
