@@ -368,6 +368,19 @@ describe('BlobTransfer', () => {
       expect(c.stats.byKind['PATCH upload']).toBe(4);
     });
 
+    it('reports a refused piece naming the PATCH', async () => {
+      const src = await fake();
+      const dst = await fake();
+      dst.hook = (req, res, seen) => {
+        if (blobPut(req.method ?? '', seen)) return (res.writeHead(413).end(), true);
+        return req.method === 'PATCH' ? (error(res, 400, 'BLOB_UPLOAD_INVALID', 'piece refused'), true) : false;
+      };
+      const e = await rejectionOf(client([src.host, dst.host], { chunkSize: 64 }).copyBlob(layer(src, randomBytes(200)), repo(dst, 'app')));
+      expect(e.code).toBe('REGISTRY_REJECTED');
+      expect(e.message).toContain('PATCH blob sha256:');
+      expect(dst.requests('PATCH')).toHaveLength(1);
+    });
+
     it('aborts with DIGEST_MISMATCH naming the target when the re-read source is wrong, and commits nothing', async () => {
       const src = await fake();
       const dst = await fake();
