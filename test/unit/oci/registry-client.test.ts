@@ -1,8 +1,9 @@
 import { rejectionOf } from '../../support/failure.js';
 import { eventually } from '../../support/eventually.js';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
@@ -12,10 +13,11 @@ import {
   digestOf,
   staticKeychain,
 } from '../../../src/oci/index.js';
-import { FakeRegistry, error } from './fake-registry.js';
+import { FakeRegistry, error, type Seen } from './fake-registry.js';
 import { TEST_MANIFEST, fakeRegistryHarness } from './fake-registry-harness.js';
 
 const MANIFEST = TEST_MANIFEST;
+const OTHER_DIGEST = `sha256:${'f'.repeat(64)}`;
 
 const { cleanup, fake, client, repo } = fakeRegistryHarness({ client: { retry: { baseDelayMs: 5, maxDelayMs: 20 } } });
 
@@ -34,6 +36,15 @@ function serveHoldingTail(f: FakeRegistry, key: string, bytes: Buffer, head: num
   };
 }
 
+
+/** Answers the requests `match` picks with `respond`; the fake's own routes answer the rest. */
+function answer(f: FakeRegistry, match: (method: string, path: string, seen: Seen) => boolean, respond: (res: ServerResponse, seen: Seen) => void): void {
+  f.hook = (req, res, seen) => (match(req.method ?? '', seen.path, seen) ? (respond(res, seen), true) : false);
+}
+
+/** An OCI index of `manifests`, as the referrers API and the fallback tag hold them. */
+const ociIndex = (manifests: readonly object[]): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+const referrerOf = (hex: string) => ({ mediaType: MediaTypes.ociManifest, digest: `sha256:${hex.repeat(64)}`, size: 10 });
 
 describe('RegistryClient', () => {
   describe('when a manifest is fetched', () => {
@@ -318,6 +329,8 @@ describe('RegistryClient', () => {
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(digest);
       expect(e.message).toContain(`${src.host}/app`);
+      expect(e.message).toContain(`; upload to ${dst.host}/app aborted`);
+      expect((e.cause as { code?: string } | undefined)?.code).toBe('DIGEST_MISMATCH');
       const put = dst.requests('PUT')[0];
       expect(put, 'the PUT reached the target before the mismatch').toBeDefined();
       await put!.settled;
@@ -398,17 +411,26 @@ describe('RegistryClient', () => {
       const f = await fake({ auth: 'token', refuseMountFrom: ['other'] });
       const bytes = randomBytes(3000);
       const digest = f.putBlob('other', bytes);
-      const c = client([f.host], { keychain: staticKeychain({ username: 'user', password: 'pass' }) });
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+      const c = client([f.host], { logger, keychain: staticKeychain({ username: 'user', password: 'pass' }) });
       const source = { repo: repo(f, 'other'), descriptor: { mediaType: 'x', digest, size: bytes.length } };
       expect(await c.copyBlob(source, repo(f, 'dst'))).toBe('uploaded');
+      const refusal = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'cross-repo mount refused; uploading');
+      expect(refusal).toMatchObject({ registry: f.host, repository: 'dst', from: 'other' });
       expect(f.blobs.get(`dst@${digest}`)?.equals(bytes)).toBe(true);
       expect(f.requests('POST').map((s) => s.query.has('mount'))).toEqual([true, false]);
+      expect(f.requests('POST')[1]?.path).toBe('/v2/dst/blobs/uploads/');
 
       f.blobs.delete(`dst@${digest}`);
       const tokensBefore = f.requests('GET', /^\/token$/).length;
       expect(await c.copyBlob(source, repo(f, 'dst2'))).toBe('uploaded');
       expect(f.requests('POST').map((s) => s.query.has('mount'))).toEqual([true, false, false]);
       expect(f.requests('GET', /^\/token$/).slice(tokensBefore).every((s) => s.query.getAll('scope').length === 1)).toBe(true);
+
+      // What was refused is pull on that source: a mount from another repository is still tried.
+      const fromSrc = { repo: repo(f, 'src'), descriptor: { mediaType: 'x', digest: f.putBlob('src', randomBytes(10)), size: 10 } };
+      expect(await c.copyBlob(fromSrc, repo(f, 'dst'))).toBe('mounted');
     });
 
     it('asks for pull on the source in the same token, and uploads when the token server refuses that scope', async () => {
@@ -430,17 +452,20 @@ describe('RegistryClient', () => {
   });
 
   describe('when the registry will not take a blob in one PUT', () => {
-    it('falls back to PATCH chunks with Content-Range and a closing PUT', async () => {
-      const f = await fake();
+    /** Refuses the first PUT that carries a body, as a registry without monolithic uploads does. */
+    function refuseMonolithicOnce(f: FakeRegistry): void {
       let refused = false;
       f.hook = (req, res, seen) => {
-        if (req.method === 'PUT' && seen.bodyBytes > 0 && !refused) {
-          refused = true;
-          error(res, 416, 'BLOB_UPLOAD_INVALID', 'monolithic uploads unsupported');
-          return true;
-        }
-        return false;
+        if (req.method !== 'PUT' || seen.bodyBytes === 0 || refused) return false;
+        refused = true;
+        error(res, 416, 'BLOB_UPLOAD_INVALID', 'monolithic uploads unsupported');
+        return true;
       };
+    }
+
+    it('falls back to PATCH chunks with Content-Range and a closing PUT', async () => {
+      const f = await fake();
+      refuseMonolithicOnce(f);
       const bytes = randomBytes(2500);
       const c = client([f.host], { chunkSize: 1000 });
       const result = await c.pushBlob(repo(f, 'app'), bytes);
@@ -451,6 +476,14 @@ describe('RegistryClient', () => {
       expect(last?.bodyBytes).toBe(0);
       expect(last?.query.get('digest')).toBe(digestOf(bytes));
       expect(f.blobs.get(`app@${digestOf(bytes)}`)?.equals(bytes)).toBe(true);
+    });
+
+    it('sends a blob under the default chunk size of 8 MiB in one PATCH', async () => {
+      const f = await fake();
+      refuseMonolithicOnce(f);
+      const bytes = randomBytes(100_000);
+      expect((await client([f.host]).pushBlob(repo(f, 'app'), bytes)).outcome).toBe('uploaded');
+      expect(f.requests('PATCH').map((s) => s.headers['content-range'])).toEqual(['0-99999']);
     });
 
     it('pushBlob of a present blob costs one POST', async () => {
@@ -552,6 +585,14 @@ describe('RegistryClient', () => {
       expect(all.toLowerCase()).not.toContain('authorization');
     });
 
+    it('sends bundle-promoter/<package version> as User-Agent, or the one it is given', async () => {
+      const f = await fake();
+      const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+      await client([f.host]).headManifest({ ...repo(f, 'app'), tag: 'v1' });
+      await client([f.host], { userAgent: 'custom/1' }).headManifest({ ...repo(f, 'app'), tag: 'v1' });
+      expect(f.seen.map((s) => s.headers['user-agent'])).toEqual([`bundle-promoter/${version}`, 'custom/1']);
+    });
+
     it('awaits onRequest before each request and counts bytes', async () => {
       const f = await fake();
       f.putManifest('app', 'v1', MANIFEST, MediaTypes.ociManifest);
@@ -588,6 +629,231 @@ describe('RegistryClient', () => {
       });
       controller.abort();
       expect((await rejectionOf(pending)).code).toBe('ABORTED');
+    });
+  });
+
+  describe('when a manifest HEAD or GET answers incompletely', () => {
+    it('when HEAD gives no digest and a generic Content-Type, takes the descriptor from one GET', async () => {
+      const f = await fake();
+      const digest = f.putManifest('app', 'v1', MANIFEST, MediaTypes.ociManifest);
+      answer(f, (method) => method === 'HEAD', (res) => void res.writeHead(200, { 'content-type': 'application/json' }).end());
+      expect(await client([f.host]).headManifest({ ...repo(f, 'app'), tag: 'v1' })).toEqual({ mediaType: MediaTypes.ociManifest, digest, size: MANIFEST.length });
+      expect(f.seen.map((s) => s.method)).toEqual(['HEAD', 'GET']);
+    });
+
+    it('when HEAD by digest reports another digest, fails with DIGEST_MISMATCH naming it', async () => {
+      const f = await fake();
+      const digest = f.putManifest('app', undefined, MANIFEST, MediaTypes.ociManifest);
+      answer(f, (method) => method === 'HEAD', (res) => void res.writeHead(200, { 'content-type': MediaTypes.ociManifest, 'content-length': 10, 'docker-content-digest': OTHER_DIGEST }).end());
+      const e = await rejectionOf(client([f.host]).headManifest({ ...repo(f, 'app'), digest }));
+      expect(e.code).toBe('DIGEST_MISMATCH');
+      expect(e.message).toContain(`registry reports digest ${OTHER_DIGEST}`);
+    });
+
+    it('when a reference has neither tag nor digest, fails with INVALID_REFERENCE and sends nothing', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).headManifest(repo(f, 'app')));
+      expect(e.code).toBe('INVALID_REFERENCE');
+      expect(e.message).toContain('has neither tag nor digest');
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('when a manifest is served as application/json, takes the media type the body declares, if it is a string', async () => {
+      const f = await fake();
+      const declared = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] }));
+      const odd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 7, manifests: [] }));
+      f.putManifest('app', 'declared', declared, 'application/json');
+      f.putManifest('app', 'odd', odd, 'application/json');
+      f.putManifest('app', 'broken', Buffer.from('{not json'), 'application/json');
+      const c = client([f.host]);
+      expect((await c.getManifest({ ...repo(f, 'app'), tag: 'declared' })).mediaType).toBe(MediaTypes.ociIndex);
+      expect((await c.getManifest({ ...repo(f, 'app'), tag: 'odd' })).mediaType).toBe('application/json');
+      expect((await c.getManifest({ ...repo(f, 'app'), tag: 'broken' })).mediaType).toBe('application/json');
+    });
+  });
+
+  describe('when findManifest is told to treat denials as absence', () => {
+    it('answers undefined when the token server denies the scope or refuses the credentials, and fails without the option', async () => {
+      const denying = await fake({ auth: 'token', refuseScopesFor: ['app'] });
+      const c = client([denying.host], { keychain: staticKeychain({ username: 'user', password: 'pass' }) });
+      const ref = { ...repo(denying, 'app'), tag: 'v1.sig' };
+      expect(await c.findManifest(ref, { absentIfDenied: true })).toBeUndefined();
+      expect((await rejectionOf(c.findManifest(ref))).code).toBe('REGISTRY_DENIED');
+
+      const refusing = await fake({ auth: 'token' });
+      const wrong = client([refusing.host], { keychain: staticKeychain({ username: 'user', password: 'wrong' }) });
+      expect(await wrong.findManifest({ ...repo(refusing, 'app'), tag: 'v1.sig' }, { absentIfDenied: true })).toBeUndefined();
+      expect((await rejectionOf(wrong.findManifest({ ...repo(refusing, 'app'), tag: 'v1.sig' }))).code).toBe('REGISTRY_UNAUTHORIZED');
+    });
+
+    it('still fails on other errors', async () => {
+      const f = await fake();
+      f.hook = (_req, res) => (error(res, 501, 'UNSUPPORTED', 'not here'), true);
+      expect((await rejectionOf(client([f.host]).findManifest({ ...repo(f, 'app'), tag: 'v1' }, { absentIfDenied: true }))).code).toBe('REGISTRY_UNAVAILABLE');
+    });
+  });
+
+  describe('when a manifest is put', () => {
+    it('refuses a manifest over 4 MiB before sending anything', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), tag: 'big' }, { mediaType: MediaTypes.ociManifest, bytes: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) }));
+      expect(e.code).toBe('MANIFEST_TOO_LARGE');
+      expect(e.message).toContain(`is ${4 * 1024 * 1024 + 1} bytes, more than ${4 * 1024 * 1024}`);
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('sends a manifest of exactly 4 MiB', async () => {
+      const f = await fake();
+      const bytes = Buffer.alloc(4 * 1024 * 1024, 0x20);
+      expect(await client([f.host]).putManifest({ ...repo(f, 'app'), tag: 'big' }, { mediaType: MediaTypes.ociManifest, bytes })).toBe(digestOf(bytes));
+      expect(f.manifests.get('app:big')?.bytes.length).toBe(bytes.length);
+    });
+
+    it('refuses bytes that do not hash to the digest of the reference before sending anything', async () => {
+      const f = await fake();
+      const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), digest: OTHER_DIGEST }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }));
+      expect(e.code).toBe('DIGEST_MISMATCH');
+      expect(e.message).toContain(`hashes to ${digestOf(MANIFEST)}`);
+      expect(f.seen).toHaveLength(0);
+    });
+
+    it('returns the digest the registry reports, its own when the registry reports none, and counts the bytes', async () => {
+      const f = await fake();
+      let reported: string | undefined = OTHER_DIGEST;
+      answer(f, (method) => method === 'PUT', (res) => void res.writeHead(201, reported === undefined ? {} : { 'docker-content-digest': reported }).end());
+      const c = client([f.host]);
+      const put = () => c.putManifest({ ...repo(f, 'app'), tag: 'v1' }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST });
+      expect(await put()).toBe(OTHER_DIGEST);
+      reported = undefined;
+      expect(await put()).toBe(digestOf(MANIFEST));
+      expect(c.stats.bytesUploaded).toBe(2 * MANIFEST.length);
+    });
+
+    it('when a PUT by digest is answered 400 TAG_INVALID, fails with REGISTRY_REJECTED naming the PUT', async () => {
+      const f = await fake();
+      f.hook = (req, res) => (req.method === 'PUT' ? (error(res, 400, 'TAG_INVALID', 'refused'), true) : false);
+      const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), digest: digestOf(MANIFEST) }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }));
+      expect(e.code).toBe('REGISTRY_REJECTED');
+      expect(e.message).toContain('PUT manifest');
+      expect(f.requests('HEAD')).toHaveLength(0);
+    });
+
+    it('when a tag answered 409 names nothing, reports TAG_IMMUTABLE naming "another manifest"; when it names a digest, that digest', async () => {
+      const f = await fake();
+      f.hook = (req, res) => (req.method === 'PUT' ? (error(res, 409, 'CONFLICT', 'tag is immutable'), true) : false);
+      const c = client([f.host]);
+      const put = () => c.putManifest({ ...repo(f, 'app'), tag: 'v1' }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST });
+      const absent = await rejectionOf(put());
+      expect(absent.code).toBe('TAG_IMMUTABLE');
+      expect(absent.message).toContain(`names another manifest, not ${digestOf(MANIFEST)}: CONFLICT: tag is immutable`);
+      const held = f.putManifest('app', 'v1', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] })), MediaTypes.ociIndex);
+      expect((await rejectionOf(put())).message).toContain(`names ${held}, not`);
+    });
+  });
+
+  describe('when referrers are listed through the API', () => {
+    const subject = `sha256:${'a'.repeat(64)}`;
+    /** Serves the referrers API: `pages[i]` on the i-th page, each linking to the next. */
+    function referrersPages(f: FakeRegistry, pages: readonly { type?: string; body: Buffer }[]): void {
+      answer(f, (_m, path) => path.includes('/referrers/'), (res, seen) => {
+        const i = Number(seen.query.get('page') ?? 0);
+        const link = i + 1 < pages.length ? { link: `</v2/app/referrers/${subject}?page=${i + 1}>; rel="next"` } : {};
+        res.writeHead(200, { 'content-type': pages[i]?.type ?? MediaTypes.ociIndex, ...link }).end(pages[i]?.body);
+      });
+    }
+
+    it('reports the API unknown before and supported after it answered an index, and then writes no fallback tag', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: ociIndex([referrerOf('b')]) }]);
+      const c = client([f.host]);
+      expect(c.referrersApi(f.host)).toBe('unknown');
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b')]);
+      expect(c.referrersApi(f.host)).toBe('supported');
+      expect(await c.indexReferrers(repo(f, 'app'), subject, [referrerOf('c')])).toBe(false);
+      expect(f.requests('PUT')).toHaveLength(0);
+    });
+
+    it('follows Link pages and joins them', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: ociIndex([referrerOf('b')]) }, { body: ociIndex([referrerOf('c')]) }]);
+      expect(await client([f.host]).listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b'), referrerOf('c')]);
+    });
+
+    it('fails with REGISTRY_PROTOCOL when a later page is not an OCI index', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: ociIndex([referrerOf('b')]) }, { type: 'application/json', body: ociIndex([]) }]);
+      const e = await rejectionOf(client([f.host]).listReferrers(repo(f, 'app'), subject));
+      expect(e.code).toBe('REGISTRY_PROTOCOL');
+      expect(e.message).toContain(`referrers of ${subject} in ${f.host}/app: a later page is not an OCI index`);
+    });
+
+    it('when the first answer is 200 but not an OCI index, falls back to the tag and marks the API unsupported', async () => {
+      const f = await fake();
+      referrersPages(f, [{ type: 'application/json', body: ociIndex([referrerOf('b')]) }]);
+      f.putManifest('app', `sha256-${'a'.repeat(64)}`, ociIndex([referrerOf('c')]), MediaTypes.ociIndex);
+      const c = client([f.host]);
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('c')]);
+      expect(c.referrersApi(f.host)).toBe('unsupported');
+    });
+
+    it('refuses an answer over 4 MiB with MANIFEST_TOO_LARGE', async () => {
+      const f = await fake();
+      referrersPages(f, [{ body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) }]);
+      const e = await rejectionOf(client([f.host]).listReferrers(repo(f, 'app'), subject));
+      expect(e.code).toBe('MANIFEST_TOO_LARGE');
+      expect(e.message).toContain(`referrers of ${subject} in ${f.host}/app exceed ${4 * 1024 * 1024} bytes`);
+    });
+  });
+
+  describe('when referrers are indexed under the fallback tag', () => {
+    const subject = `sha256:${'a'.repeat(64)}`;
+    const tag = `sha256-${'a'.repeat(64)}`;
+
+    it('writes the merged index and answers true, then answers false and writes nothing when all are listed', async () => {
+      const f = await fake();
+      f.putManifest('app', tag, ociIndex([referrerOf('b')]), MediaTypes.ociIndex);
+      const c = client([f.host]);
+      expect(await c.indexReferrers(repo(f, 'app'), subject, [referrerOf('c')])).toBe(true);
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b'), referrerOf('c')]);
+      expect(await c.indexReferrers(repo(f, 'app'), subject, [referrerOf('b'), referrerOf('c')])).toBe(false);
+      expect(f.requests('PUT')).toHaveLength(1);
+    });
+
+    it('lists no referrers, and refuses to index, when the tag holds an image manifest', async () => {
+      const f = await fake();
+      f.putManifest('app', tag, MANIFEST, MediaTypes.ociManifest);
+      const c = client([f.host]);
+      expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([]);
+      const e = await rejectionOf(c.indexReferrers(repo(f, 'app'), subject, [referrerOf('c')]));
+      expect(e.code).toBe('MANIFEST_INVALID');
+      expect(e.message).toContain(`${f.host}/app:${tag} exists but is not an OCI image index`);
+    });
+
+    it('writes the template byte for byte when the tag is missing and the template lists exactly the referrers', async () => {
+      const f = await fake();
+      const template = Buffer.from(`${ociIndex([referrerOf('c')]).toString()}\n`);
+      await client([f.host]).indexReferrers(repo(f, 'app'), subject, [referrerOf('c')], { template: { mediaType: MediaTypes.ociIndex, digest: digestOf(template), bytes: template } });
+      expect(f.manifests.get(`app:${tag}`)?.bytes.equals(template)).toBe(true);
+    });
+
+    it('merges instead when the template lists only some of the referrers, or others, or is no index', async () => {
+      const templates = [{ mediaType: MediaTypes.ociIndex, bytes: ociIndex([referrerOf('c')]) }, { mediaType: MediaTypes.ociIndex, bytes: ociIndex([referrerOf('c'), referrerOf('e')]) }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }];
+      for (const { mediaType, bytes } of templates) {
+        const f = await fake();
+        await client([f.host]).indexReferrers(repo(f, 'app'), subject, [referrerOf('c'), referrerOf('d')], { template: { mediaType, digest: digestOf(bytes), bytes } });
+        expect(await client([f.host]).listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('c'), referrerOf('d')]);
+      }
+    });
+
+    it('when another writer added the referrers between the two reads of the tag, writes nothing and answers false', async () => {
+      const f = await fake();
+      f.putManifest('app', tag, ociIndex([]), MediaTypes.ociIndex);
+      let reads = 0;
+      answer(f, (method, path) => method === 'GET' && path.endsWith(`/manifests/${tag}`) && reads++ === 1, (res) => {
+        res.writeHead(200, { 'content-type': MediaTypes.ociIndex }).end(ociIndex([referrerOf('c')]));
+      });
+      expect(await client([f.host]).indexReferrers(repo(f, 'app'), subject, [referrerOf('c')])).toBe(false);
+      expect(f.requests('PUT')).toHaveLength(0);
     });
   });
 });

@@ -61,7 +61,7 @@ describe('RegistryClient hardening (issue #9)', () => {
       f.hook = (req, res) => (req.method === 'PUT' ? (error(res, 400, 'MANIFEST_INVALID', 'bad'), true) : false);
       const e = await rejectionOf(client([f.host]).putManifest({ ...repo(f, 'app'), tag: 'v1' }, { mediaType: MediaTypes.ociManifest, bytes: MANIFEST }));
       expect(e.code).toBe('REGISTRY_REJECTED');
-      expect(e.message).toContain('MANIFEST_INVALID');
+      expect(e.message).toContain(`PUT manifest ${f.host}/app:v1: registry ${f.host} answered 400: MANIFEST_INVALID`);
     });
   });
 
@@ -216,6 +216,7 @@ describe('RegistryClient hardening (issue #9)', () => {
       cannotUpdate(f, false);
       const e = await rejectionOf(client([f.host]).pushBlob(repo(f, 'app'), Buffer.from('refused')));
       expect(e.code).toBe('REGISTRY_REJECTED');
+      expect(e.message).toContain('PUT blob sha256:');
       expect(e.message).toContain('cannot be updated');
       expect(f.requests('PATCH')).toHaveLength(0);
     });
@@ -251,7 +252,62 @@ describe('RegistryClient hardening (issue #9)', () => {
       tagPages(f, (_q, res) => page(res, [`t${i}`], `</v2/app/tags/list?last=t${i++}>; rel="next"`));
       const e = await rejectionOf(client([f.host]).listTags(repo(f, 'app')));
       expect(e.code).toBe('REGISTRY_PROTOCOL');
+      expect(e.message).toContain(`tags of ${f.host}/app: more than 1000 pages`);
       expect(f.requests('GET', /tags/)).toHaveLength(1000);
+    });
+
+    it('when the plain listing is refused too, fails with REGISTRY_REJECTED after two requests', async () => {
+      const f = await fake();
+      tagPages(f, (_q, res) => error(res, 400, 'TOO_MANY_TAGS_REQUESTED', 'too many tags requested'));
+      expect((await rejectionOf(client([f.host]).listTags(repo(f, 'app')))).code).toBe('REGISTRY_REJECTED');
+      expect(f.requests('GET', /tags/)).toHaveLength(2);
+    });
+
+    it('when the size is refused and the plain listing answers 404, answers undefined', async () => {
+      const f = await fake();
+      tagPages(f, (q, res) => (q.has('n') ? error(res, 400, 'TOO_MANY_TAGS_REQUESTED', 'too many') : error(res, 404, 'NAME_UNKNOWN', 'unknown')));
+      expect(await client([f.host]).listTags(repo(f, 'app'))).toBeUndefined();
+    });
+
+    it('follows a Link written without quotes and with a space before the semicolon, drops duplicates and non-strings', async () => {
+      const f = await fake();
+      tagPages(f, (q, res) => (q.get('last') === 'b' ? page(res, ['b', 'c']) : page(res, ['a', 'b', 3] as string[], '</v2/app/tags/list?last=b> ;rel=next')));
+      expect(await client([f.host]).listTags(repo(f, 'app'))).toEqual(['a', 'b', 'c']);
+    });
+
+    it('when a repository has no tags (distribution answers "tags": null), answers an empty list', async () => {
+      const f = await fake();
+      tagPages(f, (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"app","tags":null}'));
+      expect(await client([f.host]).listTags(repo(f, 'app'))).toEqual([]);
+    });
+
+    it('fails with REGISTRY_PROTOCOL when a page is not JSON, or JSON but not an object', async () => {
+      const f = await fake();
+      let body = '{"tags": [';
+      tagPages(f, (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+      const c = client([f.host]);
+      const invalid = await rejectionOf(c.listTags(repo(f, 'app')));
+      expect(invalid.code).toBe('REGISTRY_PROTOCOL');
+      expect(invalid.message).toContain(`tags of ${f.host}/app: the registry answered invalid JSON`);
+      expect(invalid.cause).toBeInstanceOf(SyntaxError);
+      for (body of ['null', '"tags"']) {
+        const e = await rejectionOf(c.listTags(repo(f, 'app')));
+        expect(e.code).toBe('REGISTRY_PROTOCOL');
+        expect(e.message).toContain(`tags of ${f.host}/app: the registry answered JSON that is not an object`);
+      }
+    });
+
+    it('with absentIfDenied, treats a token server denying the scope like a missing repository; other failures still fail', async () => {
+      const f = await fake({ auth: 'token', refuseScopesFor: ['new'] });
+      const c = client([f.host], { keychain: staticKeychain({ username: 'user', password: 'pass' }) });
+      expect(await c.listTags(repo(f, 'new'), { absentIfDenied: true })).toBeUndefined();
+      expect((await rejectionOf(c.listTags(repo(f, 'new')))).code).toBe('REGISTRY_DENIED');
+      const wrong = client([f.host], { keychain: staticKeychain({ username: 'user', password: 'wrong' }) });
+      expect(await wrong.listTags(repo(f, 'app'), { absentIfDenied: true })).toBeUndefined();
+      expect((await rejectionOf(wrong.listTags(repo(f, 'app')))).code).toBe('REGISTRY_UNAUTHORIZED');
+      const g = await fake();
+      tagPages(g, (_q, res) => error(res, 501, 'UNSUPPORTED', 'no listing'));
+      expect((await rejectionOf(client([g.host]).listTags(repo(g, 'app'), { absentIfDenied: true }))).code).toBe('REGISTRY_UNAVAILABLE');
     });
 
     it('with absentIfDenied, treats a 401 like a missing repository; without, fails with REGISTRY_UNAUTHORIZED', async () => {
@@ -321,6 +377,7 @@ describe('RegistryClient hardening (issue #9)', () => {
       const e = await rejectionOf(client([f.host]).pushBlob(repo(f, 'app'), Buffer.from('x')));
       expect(e.code).toBe('REPOSITORY_NOT_FOUND');
       expect(e.message).toContain('NAME_UNKNOWN');
+      expect((e.cause as { code?: string } | undefined)?.code).toBe('BLOB_NOT_FOUND');
     });
   });
 
