@@ -39,6 +39,7 @@ export {
 export {
   MAX_MANIFEST_BYTES,
   MAX_TAG_PAGES,
+  MAX_REFERRER_PAGES,
   TAG_PAGE_SIZE,
   type ListTagsOptions,
   RegistryClient,

@@ -23,6 +23,8 @@ export const DEFAULT_CERTS_DIRS: readonly string[] = ['/etc/docker/certs.d', '/e
 export const TAG_PAGE_SIZE = 1000;
 /** Pages of a tag listing followed at most (a million tags at full pages). */
 export const MAX_TAG_PAGES = 1000;
+/** Pages of a referrers listing followed at most (each up to 4 MiB: a bound on memory, not a count anyone reaches). */
+export const MAX_REFERRER_PAGES = 64;
 
 /** How {@link RegistryClient.listTags} reads refusals. */
 export interface ListTagsOptions {
@@ -360,8 +362,11 @@ export class RegistryClient implements Registry {
 
   async #referrersApi(repo: Repository, digest: string, signal?: AbortSignal): Promise<Descriptor[] | undefined> {
     const out: Descriptor[] = [];
+    const what = `referrers of ${digest} in ${formatRepository(repo)}`;
+    const fetched = new Set<string>();
     let url: string | URL | undefined = `/v2/${repo.repository}/referrers/${digest}`;
     for (let page = 0; url !== undefined; page++) {
+      if (page >= MAX_REFERRER_PAGES) throw new PromoteError('REGISTRY_PROTOCOL', `${what}: more than ${MAX_REFERRER_PAGES} pages`);
       const reply: Reply = await this.#transport.request(
         {
           kind: 'GET referrers',
@@ -372,18 +377,21 @@ export class RegistryClient implements Registry {
           scopes: [pullScope(repo)],
           accept: page === 0 ? [200, 400, 404, 405, 406] : [200],
           maxBytes: MAX_MANIFEST_BYTES,
-          tooLarge: (n) => new PromoteError('MANIFEST_TOO_LARGE', `referrers of ${digest} in ${formatRepository(repo)} exceed ${MAX_MANIFEST_BYTES} bytes (${n} seen)`),
-          subject: { method: 'GET', registry: repo.registry, repository: repo.repository, what: `referrers of ${digest} in ${formatRepository(repo)}` },
+          tooLarge: (n) => new PromoteError('MANIFEST_TOO_LARGE', `${what} exceed ${MAX_MANIFEST_BYTES} bytes (${n} seen)`),
+          subject: { method: 'GET', registry: repo.registry, repository: repo.repository, what },
         },
         signal,
       );
       if (reply.status !== 200 || bareMediaType(header(reply.headers, 'content-type')) !== MediaTypes.ociIndex) {
         if (page === 0) return undefined;
-        throw new PromoteError('REGISTRY_PROTOCOL', `referrers of ${digest} in ${formatRepository(repo)}: a later page is not an OCI index`);
+        throw new PromoteError('REGISTRY_PROTOCOL', `${what}: a later page is not an OCI index`);
       }
+      fetched.add(reply.url.href);
       const index = parseManifest({ mediaType: MediaTypes.ociIndex, digest: digestOf(reply.body), bytes: reply.body });
       if (index.kind === 'index') out.push(...index.manifests);
-      url = nextLink(reply);
+      const next = nextLink(reply);
+      // As for tags: a repeated Link would be followed forever; what was listed so far is all there is.
+      url = next !== undefined && !fetched.has(next.href) ? next : undefined;
     }
     return out;
   }

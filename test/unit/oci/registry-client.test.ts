@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.js';
 import {
   MANIFEST_ACCEPT,
+  MAX_REFERRER_PAGES,
   MediaTypes,
   digestOf,
   staticKeychain,
@@ -794,6 +795,29 @@ describe('RegistryClient', () => {
       const c = client([f.host]);
       expect(await c.listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('c')]);
       expect(c.referrersApi(f.host)).toBe('unsupported');
+    });
+
+    it('stops when a page links to a page already read, keeping what was listed', async () => {
+      const f = await fake();
+      answer(f, (_m, path) => path.includes('/referrers/'), (res, seen) => {
+        const page = seen.query.get('page') ?? '0';
+        // Page 1 links back to itself: a pager without a memory would read it forever.
+        res.writeHead(200, { 'content-type': MediaTypes.ociIndex, link: `</v2/app/referrers/${subject}?page=1>; rel="next"` }).end(ociIndex([referrerOf(page === '0' ? 'b' : 'c')]));
+      });
+      expect(await client([f.host]).listReferrers(repo(f, 'app'), subject)).toEqual([referrerOf('b'), referrerOf('c')]);
+      expect(f.requests('GET', /referrers/)).toHaveLength(2);
+    });
+
+    it(`fails with REGISTRY_PROTOCOL after MAX_REFERRER_PAGES (${MAX_REFERRER_PAGES}) pages of new links`, async () => {
+      const f = await fake();
+      answer(f, (_m, path) => path.includes('/referrers/'), (res, seen) => {
+        const i = Number(seen.query.get('page') ?? 0);
+        res.writeHead(200, { 'content-type': MediaTypes.ociIndex, link: `</v2/app/referrers/${subject}?page=${i + 1}>; rel="next"` }).end(ociIndex([]));
+      });
+      const e = await rejectionOf(client([f.host]).listReferrers(repo(f, 'app'), subject));
+      expect(e.code).toBe('REGISTRY_PROTOCOL');
+      expect(e.message).toContain(`referrers of ${subject} in ${f.host}/app: more than ${MAX_REFERRER_PAGES} pages`);
+      expect(f.requests('GET', /referrers/)).toHaveLength(MAX_REFERRER_PAGES);
     });
 
     it('refuses an answer over 4 MiB with MANIFEST_TOO_LARGE', async () => {
