@@ -66,6 +66,8 @@ export class PlanExecutor {
       bytesDone: 0, bytesTotal: blobDigests.reduce((n, d) => n + (plan.blobs.get(d)?.descriptor.size ?? 0), 0),
     };
     const report = (phase: Phase) => { progress.phase = phase; options.onProgress?.({ ...progress }); };
+    // Manifests go in while blobs still copy; the phase reported is the one that still has work left.
+    const copying = () => report(progress.blobsDone < progress.blobsTotal ? 'blobs' : 'manifests');
     const counts: CopyCounts = {
       artifacts: plan.artifacts.length, artifactsCopied: 0, artifactsPresent: plan.artifacts.length - toCopy.length,
       bundles: plan.bundles.length, images: plan.artifacts.filter((a) => a.kind === 'image' || a.kind === 'index').length,
@@ -85,7 +87,7 @@ export class PlanExecutor {
       if (outcome === 'uploaded') counts.bytesUploaded += blob.descriptor.size;
       progress.blobsDone += 1;
       progress.bytesDone += blob.descriptor.size;
-      report(progress.blobsDone < progress.blobsTotal ? 'blobs' : 'manifests');
+      copying();
     });
     const pending = new Map(toCopy.map((a) => [a.digest, a]));
     const tagsOf = Map.groupBy(plan.signatureTags.filter((t) => !t.presentInTarget), (t) => t.digest);
@@ -96,7 +98,7 @@ export class PlanExecutor {
       await session.run((s) => this.#putManifest(artifact, target, s));
       counts.artifactsCopied += 1;
       progress.artifactsDone += 1;
-      report(progress.blobsDone < progress.blobsTotal ? 'blobs' : 'manifests');
+      copying();
       await Promise.all((tagsOf.get(artifact.digest) ?? []).map((t) => this.#writeTag(t, artifact, session, counts)));
     });
     await Promise.all(toCopy.map(write));
