@@ -302,12 +302,9 @@ export class RegistryClient implements Registry {
           continue;
         }
         if (reply.status !== 200) return undefined;
-        fetched.add(reply.url.href);
         const body = parseJson(reply.body, what) as { tags?: unknown };
         if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
-        const next = nextLink(reply);
-        // A registry that repeats a Link would be followed forever; what it listed so far is all there is.
-        url = next !== undefined && !fetched.has(next.href) ? next : undefined;
+        url = nextUnread(reply, fetched);
       }
       return [...new Set(tags)];
     } catch (e) {
@@ -386,12 +383,9 @@ export class RegistryClient implements Registry {
         if (page === 0) return undefined;
         throw new PromoteError('REGISTRY_PROTOCOL', `${what}: a later page is not an OCI index`);
       }
-      fetched.add(reply.url.href);
       const index = parseManifest({ mediaType: MediaTypes.ociIndex, digest: digestOf(reply.body), bytes: reply.body });
       if (index.kind === 'index') out.push(...index.manifests);
-      const next = nextLink(reply);
-      // As for tags: a repeated Link would be followed forever; what was listed so far is all there is.
-      url = next !== undefined && !fetched.has(next.href) ? next : undefined;
+      url = nextUnread(reply, fetched);
     }
     return out;
   }
@@ -430,6 +424,16 @@ function nextLink(reply: Reply): URL | undefined {
   const link = header(reply.headers, 'link');
   const match = link === undefined ? null : /<([^>]+)>\s*;\s*rel="?next"?/i.exec(link);
   return match?.[1] === undefined ? undefined : new URL(match[1], reply.url);
+}
+
+/**
+ * The next page of a listing, unless it was read already: a registry that repeats a `Link` would be
+ * followed forever, so what it listed so far is all there is. Records `reply`'s own page in `fetched`.
+ */
+function nextUnread(reply: Reply, fetched: Set<string>): URL | undefined {
+  fetched.add(reply.url.href);
+  const next = nextLink(reply);
+  return next !== undefined && !fetched.has(next.href) ? next : undefined;
 }
 
 function parseJson(body: Buffer, what: string): Record<string, unknown> {

@@ -86,7 +86,7 @@ export class PromotionEngine {
     // Without a gate nothing must wait for a verdict, so blob copies start while the walk still runs; with
     // one, nothing is written before the source has passed.
     const writes = options.gate ? undefined : new TargetWrites({ registry: this.#registry, target: request.target, ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) }, signal);
-    if (writes) planOptions.onBlobNeeded = (digest, blob, targetIsNew) => void writes.copyBlob(digest, blob, targetIsNew);
+    if (writes) planOptions.onBlobNeeded = (blob, targetIsNew) => void writes.copyBlob(blob, targetIsNew);
     let plan: PromotionPlan;
     try {
       plan = await this.plan(request, planOptions, signal);

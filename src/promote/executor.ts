@@ -82,7 +82,7 @@ export class PlanExecutor {
     const blobIn = (digest: string) => blobsIn(digest, async () => {
       const blob = plan.blobs.get(digest);
       if (!blob) throw new PromoteError('MANIFEST_INVALID', `internal: blob ${digest} is not in the plan`);
-      const outcome = await session.copyBlob(digest, blob, !plan.targetExisted);
+      const outcome = await session.copyBlob(blob, !plan.targetExisted);
       counts.blobs[outcome] += 1;
       if (outcome === 'uploaded') counts.bytesUploaded += blob.descriptor.size;
       progress.blobsDone += 1;

@@ -122,7 +122,7 @@ export interface PlanOptions {
    * Called once for each blob the target needs, as soon as the walk finds it, so that its copy can start
    * before the plan is complete. `targetIsNew`: the target repository did not exist (`targetExisted`).
    */
-  onBlobNeeded?: (digest: string, blob: PlannedBlob, targetIsNew: boolean) => void;
+  onBlobNeeded?: (blob: PlannedBlob, targetIsNew: boolean) => void;
 }
 
 export interface PlanRequest {
@@ -293,7 +293,7 @@ class PlanBuilder {
       digests.push(d.digest);
       let blob = this.#blobs.get(d.digest);
       if (!blob) this.#blobs.set(d.digest, blob = { descriptor: d, source: repo, nonDistributable });
-      if (needed) this.#onBlobNeeded?.(d.digest, blob, !this.#targetExisted);
+      if (needed) this.#onBlobNeeded?.(blob, !this.#targetExisted);
     }
     if (skipped.length > 0) this.#nonDistributable.push({ image, digests: skipped });
     return digests;

@@ -26,11 +26,6 @@ export class TargetWrites {
     this.#signal = signal ? AbortSignal.any([signal, this.#failFast.signal]) : this.#failFast.signal;
   }
 
-  /** Aborted on the caller's signal or the first failure: what every write of this promotion runs under. */
-  get signal(): AbortSignal {
-    return this.#signal;
-  }
-
   /** Ends every write in flight or waiting with `reason`; later writes start aborted. */
   abort(reason: unknown): void {
     this.#failFast.abort(reason);
@@ -50,8 +45,9 @@ export class TargetWrites {
     });
   }
 
-  /** The copy of `digest` into the target, started by the first call. */
-  copyBlob(digest: string, blob: PlannedBlob, targetIsNew: boolean): Promise<BlobCopyOutcome> {
+  /** The copy of `blob` into the target, started by the first call for its digest. */
+  copyBlob(blob: PlannedBlob, targetIsNew: boolean): Promise<BlobCopyOutcome> {
+    const { digest } = blob.descriptor;
     let copy = this.#copies.get(digest);
     if (copy === undefined) {
       const source = { repo: blob.source, descriptor: blob.descriptor, ...(blob.bytes ? { bytes: blob.bytes } : {}), ...(targetIsNew ? { targetIsNew } : {}) };
